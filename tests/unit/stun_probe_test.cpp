@@ -116,6 +116,7 @@ struct StunServerModel {
 };
 
 struct World {
+    World(Nat n, std::vector<StunServerModel> s) : nat(n), servers(std::move(s)) {}
     Nat nat;
     std::vector<StunServerModel> servers;
     base::Instant now{};
