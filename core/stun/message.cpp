@@ -420,7 +420,11 @@ std::optional<ErrorCode> Message::error_code() const {
     if (r.failed() || cls < 3 || cls > 6 || number > 99)
         return std::nullopt;
     auto rest = r.rest();
-    return ErrorCode{cls * 100 + number, std::string(rest.begin(), rest.end())};
+    std::string reason(rest.begin(), rest.end());
+    // Some servers (coturn) count NUL padding into the reason phrase.
+    while (!reason.empty() && reason.back() == '\0')
+        reason.pop_back();
+    return ErrorCode{cls * 100 + number, std::move(reason)};
 }
 
 std::optional<std::vector<std::uint16_t>> Message::unknown_attributes() const {

@@ -243,6 +243,16 @@ TEST(StunCodec, RoundTripEveryAttribute) {
     }
 }
 
+TEST(StunCodec, ErrorReasonDropsNulPadding) {
+    auto m = Message::request(Method::Allocate);
+    m.add_raw(attr::ErrorCode, base::Bytes{0, 0, 4, 40, 'B', 'a', 'd', 0, 0});
+    auto d = decode(encode(m));
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(d->error_code());
+    EXPECT_EQ(d->error_code()->code, 440);
+    EXPECT_EQ(d->error_code()->reason, "Bad");
+}
+
 TEST(StunCodec, IntegrityWithoutFingerprintDetectsTampering) {
     auto req = Message::request(Method::Binding);
     req.add_string(attr::Username, "a:b");

@@ -1,0 +1,167 @@
+"""stun-probe on bad input and bad servers: clear errors, distinct exit codes, never a hang."""
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from rtcat_test import check, rtcat_binary, run_rtcat, run_tests  # noqa: E402
+
+MAGIC = 0x2112A442
+
+
+class FakeServer:
+    """A UDP socket on 127.0.0.1 that answers binding requests badly (or not at all)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        deadline = time.monotonic() + 60
+        while not self.stop and time.monotonic() < deadline:
+            try:
+                data, peer = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            self.received += 1
+            if len(data) < 20 or self.mode == "silent":
+                continue
+            tid = data[8:20]
+            if self.mode == "garbage":
+                self.sock.sendto(b"\x01\x01\x00\x08garbage!", peer)
+            elif self.mode == "wrong-tid":
+                bad = bytes(b ^ 0xFF for b in tid)
+                ip = socket.inet_aton(peer[0])
+                value = struct.pack("!BBH", 0, 1, peer[1] ^ (MAGIC >> 16)) + bytes(
+                    a ^ b for a, b in zip(ip, struct.pack("!I", MAGIC)))
+                attr = struct.pack("!HH", 0x0020, len(value)) + value
+                self.sock.sendto(struct.pack("!HHI", 0x0101, len(attr), MAGIC) + bad + attr, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+    @property
+    def hostport(self):
+        return f"127.0.0.1:{self.port}"
+
+
+def closed_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_unreachable_server_fails_fast():
+    port = closed_port()
+    r = run_rtcat("stun-probe", "--json", f"127.0.0.1:{port}", timeout=20)
+    check(r.rc == 3, "exit 3 (unreachable)", r)
+    check(r.seconds < 3, "ICMP port unreachable ends it at once, not after retransmissions", r)
+    doc = json.loads(r.stdout)
+    [s] = doc["servers"]
+    check(s["status"] == "unreachable" and "unreachable" in s["error"].lower(), "clear error", r)
+    r = run_rtcat("stun-probe", f"127.0.0.1:{port}", timeout=20)
+    check(r.rc == 3 and "no server answered" in r.stderr, "text mode says so", r)
+
+
+def bad_server_case(mode):
+    srv = FakeServer(mode)
+    try:
+        r = run_rtcat("stun-probe", "--json", "--rto", "100", "--retries", "3", "--timeout", "10",
+                      srv.hostport, timeout=30)
+    finally:
+        srv.close()
+    check(r.rc == 3, f"{mode}: exit 3 (no valid answer)", r)
+    doc = json.loads(r.stdout)
+    [s] = doc["servers"]
+    check(s["status"] == "timeout", f"{mode}: timeout status", r)
+    check(s["requests"] == 1 and srv.received == 3, f"{mode}: 3 transmissions of one request", r)
+    check(s["ignored_datagrams"] == 3 and "ignored" in s["error"], f"{mode}: answers ignored", r)
+    check(r.seconds < 6, f"{mode}: bounded by the retransmission schedule", r)
+
+
+def test_server_answering_garbage():
+    bad_server_case("garbage")
+
+
+def test_server_answering_wrong_transaction_id():
+    bad_server_case("wrong-tid")
+
+
+def test_timeout_bounds_the_run():
+    srv = FakeServer("silent")
+    try:
+        r = run_rtcat("stun-probe", "--json", "--timeout", "1", srv.hostport, timeout=20)
+    finally:
+        srv.close()
+    check(r.rc == 4, "exit 4 (timeout)", r)
+    check(0.9 < r.seconds < 3, "ended by --timeout 1", r)
+    doc = json.loads(r.stdout)
+    check(doc["timed_out"] is True and doc["servers"][0]["status"] == "timeout", "JSON says so", r)
+
+
+def test_malformed_server_addresses():
+    for bad in ["stun:", "stun:host:0", "stun:host:99999", "turn:h?transport=sctp", "[::1",
+                "foo://bar", "1.2.3", "stun:h?x=1", "stun:a..b", "host:", "stun:us er",
+                "stun:user:pw@host", "stuns:example.org", "turn:h?transport=tcp"]:
+        r = run_rtcat("stun-probe", bad, timeout=10)
+        check(r.rc == 2, f"{bad!r}: usage exit code", r)
+        check(r.stderr.startswith("rtcat: ") and "Traceback" not in r.stderr, f"{bad!r}: message", r)
+        check(r.seconds < 2, f"{bad!r}: fast", r)
+
+
+def test_bad_options():
+    for args in (["--count", "0"], ["--count", "-1"], ["--count", "abc"], ["--count", "101"],
+                 ["--timeout", "0"], ["--rto", "1"], ["-4", "-6"], ["--bogus"],
+                 ["--bind", "not-an-ip"], ["-4", "--bind", "::1"]):
+        r = run_rtcat("stun-probe", *args, "127.0.0.1:3478", timeout=10)
+        check(r.rc == 2, f"{args}: usage exit code", r)
+        check("rtcat" in r.stderr, f"{args}: error on stderr", r)
+    r = run_rtcat("stun-probe", "--count", "0", "x", timeout=10)
+    check("--count" in r.stderr, "names the option", r)
+
+
+def test_sigint_prints_partial_report():
+    srv = FakeServer("silent")
+    try:
+        p = subprocess.Popen([rtcat_binary(), "stun-probe", "--json", "--timeout", "30",
+                              srv.hostport], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+    finally:
+        srv.close()
+    check(p.returncode == 130, f"exit 130 on SIGINT, got {p.returncode}: {err}")
+    doc = json.loads(out)
+    check(doc["interrupted"] is True, "report says interrupted")
+
+
+def test_help_and_version():
+    r = run_rtcat("stun-probe", "--help", timeout=10)
+    check(r.rc == 0 and "--turn" in r.stdout and "--count" in r.stdout, "help lists options", r)
+    r = run_rtcat("--version", timeout=10)
+    check(r.rc == 0 and r.stdout.startswith("rtcat "), "version", r)
+    r = run_rtcat(timeout=10)
+    check(r.rc == 2 and "stun-probe" in r.stdout, "no subcommand: help and usage code", r)
+
+
+run_tests(globals())
