@@ -363,16 +363,24 @@ void Prober::handle_unreachable(const net::SocketAddr& local, const net::SocketA
             r.status = ServerStatus::Ok;
         }
     }
-    // An ICMP error for an RFC 5780 alternate-address test means that address is dead.
-    if (beh_.started) {
-        for (auto* t : {&beh_.mapping2, &beh_.mapping3}) {
-            if (*t && destination != cfg_.servers[beh_.server].address) {
-                tc_.cancel(**t);
-                t->reset();
-                beh_.mapping_failed = true;
-            }
-        }
+    // An ICMP error answers a behaviour test at once: that address is dead (mapping tests), or
+    // the NAT refused to loop our packet back (hairpinning).
+    auto settle = [&](std::optional<TransactionId>& slot, const net::SocketAddr& dest,
+                      const net::SocketAddr& from) {
+        if (!slot || dest != destination || from != local)
+            return false;
+        tc_.cancel(*slot);
+        slot.reset();
+        return true;
+    };
+    if (settle(beh_.mapping2, beh_.mapping2_dest, cfg_.primary) ||
+        settle(beh_.mapping3, beh_.mapping3_dest, cfg_.primary)) {
+        beh_.mapping_failed = true;
+        report_.nat.notes.push_back(
+            fmt::format("RFC 5780 mapping test to {} failed: {}", destination.to_string(), reason));
     }
+    if (settle(beh_.hairpin, beh_.hairpin_dest, cfg_.hairpin))
+        report_.nat.hairpinning = false;
     maybe_start_behaviour(now);
     check_done(now);
     drain(now);
@@ -507,6 +515,8 @@ void Prober::maybe_start_behaviour(base::Instant now) {
         const auto& s = report_.servers[beh_.server];
         report_.nat.rfc5780_server = s.target.label;
         net::SocketAddr alt_ip_primary_port(s.other_address->ip(), s.target.address.port());
+        beh_.mapping2_dest = alt_ip_primary_port;
+        beh_.mapping3_dest = *s.other_address;
         beh_.mapping2 = start_test(Test::Mapping2, beh_.server, cfg_.primary, alt_ip_primary_port,
                                    cfg_.silence_rtx, std::nullopt, now);
         beh_.mapping3 = start_test(Test::Mapping3, beh_.server, cfg_.primary, *s.other_address,
@@ -515,9 +525,11 @@ void Prober::maybe_start_behaviour(base::Instant now) {
                                   cfg_.rtx, std::nullopt, now);
     }
     // Hairpinning needs a public mapping of the primary socket to aim at.
-    if (first_ok->mapped && first_ok->mapped->family() == cfg_.hairpin.family())
+    if (first_ok->mapped && first_ok->mapped->family() == cfg_.hairpin.family()) {
+        beh_.hairpin_dest = *first_ok->mapped;
         beh_.hairpin = start_test(Test::Hairpin, 0, cfg_.hairpin, *first_ok->mapped,
                                   cfg_.silence_rtx, std::nullopt, now);
+    }
 }
 
 void Prober::on_behaviour_event(Test test, const TransactionEvent& ev, base::Instant now) {

@@ -155,6 +155,7 @@ private:
         bool started = false;
         int server = -1; // index of the RFC 5780 server
         std::optional<TransactionId> mapping2, mapping3, filter1, filter2, filter3, hairpin;
+        net::SocketAddr mapping2_dest, mapping3_dest, hairpin_dest;
         std::optional<bool> filter2_answered, filter3_answered;
         bool filter_aborted = false;
         bool mapping_failed = false;

@@ -134,8 +134,11 @@ struct World {
         SocketAddr pub_src = nat.outbound(t.source, t.destination);
         // Hairpin: to our own public address.
         if (t.destination.ip() == Nat::kPublic) {
-            if (!nat.hairpin())
+            if (!nat.hairpin()) {
+                if (icmp_on_hairpin) // the NAT's own stack answers "port unreachable"
+                    p.handle_unreachable(t.source, t.destination, "port unreachable", now);
                 return;
+            }
             if (auto in = nat.inbound(pub_src, t.destination))
                 p.handle_receive(net::Datagram{pub_src, *in, t.payload}, now);
             return;
@@ -184,6 +187,7 @@ struct World {
         return p.report();
     }
     bool nat_is_none = false;
+    bool icmp_on_hairpin = false;
 };
 
 StunServerModel rfc5780_server() {
@@ -253,6 +257,20 @@ TEST(Probe, HairpinningDetectedOrNot) {
         ASSERT_TRUE(rep.nat.hairpinning.has_value());
         EXPECT_EQ(*rep.nat.hairpinning, hp);
     }
+}
+
+// Regression: an ICMP error for the hairpin probe used to cancel the RFC 5780 mapping tests.
+TEST(Probe, IcmpForHairpinSettlesOnlyHairpin) {
+    World w{Nat(MapMode::APDM, FilterMode::APDF, false), {rfc5780_server()}};
+    w.icmp_on_hairpin = true;
+    auto start = w.now;
+    auto rep = w.run(config_for(w.servers));
+    EXPECT_EQ(rep.nat.hairpinning, false);
+    EXPECT_EQ(rep.nat.mapping, Mapping::AddressAndPortDependent);
+    EXPECT_EQ(rep.nat.mapping_method, "rfc5780");
+    EXPECT_TRUE(rep.nat.notes.empty());
+    // The filtering tests' silence (250+500+1000 ms + 1 s) is the longest wait.
+    EXPECT_LT(w.now - start, std::chrono::seconds(4));
 }
 
 TEST(Probe, NoNatWhenMappedAddressIsOurs) {
