@@ -65,7 +65,7 @@ std::uint32_t crc32(ByteView data) {
 }
 
 void hmac(bool sha256, const Bytes& key, ByteView a, ByteView b, std::uint8_t* out) {
-    // Two-part input: the header with a patched length, then the rest, so no copy is made.
+    // Two-part input: the header with a patched length, then the rest of the message.
     const EVP_MD* md = sha256 ? EVP_sha256() : EVP_sha1();
     unsigned len = 0;
     Bytes joined;
@@ -614,7 +614,7 @@ IntegrityResult check_integrity(ByteView d, const Bytes& key) {
         return IntegrityResult::Absent;
     ByteReader r(d);
     r.skip(kHeaderSize);
-    std::size_t mi_at = 0, mi256_at = 0, mi256_len = 0;
+    std::size_t mi_at = 0, mi_len = 0, mi256_at = 0, mi256_len = 0;
     while (!r.empty()) {
         std::size_t at = r.position();
         std::uint16_t t = r.u16();
@@ -622,9 +622,10 @@ IntegrityResult check_integrity(ByteView d, const Bytes& key) {
         r.skip(padded(len));
         if (r.failed())
             return IntegrityResult::Invalid;
-        if (t == attr::MessageIntegrity && mi_at == 0 && mi256_at == 0)
+        if (t == attr::MessageIntegrity && mi_at == 0 && mi256_at == 0) {
             mi_at = at;
-        else if (t == attr::MessageIntegritySha256 && mi256_at == 0) {
+            mi_len = len;
+        } else if (t == attr::MessageIntegritySha256 && mi256_at == 0) {
             mi256_at = at;
             mi256_len = len;
         }
@@ -633,8 +634,9 @@ IntegrityResult check_integrity(ByteView d, const Bytes& key) {
     std::size_t at = sha256 ? mi256_at : mi_at;
     if (at == 0)
         return IntegrityResult::Absent;
-    std::size_t mac_len = sha256 ? mi256_len : kSha1Len;
-    if (at + 4 + mac_len > d.size() || (sha256 && (mac_len < 16 || mac_len > kSha256Len)))
+    std::size_t mac_len = sha256 ? mi256_len : mi_len;
+    if (at + 4 + mac_len > d.size() || (sha256 && (mac_len < 16 || mac_len > kSha256Len)) ||
+        (!sha256 && mac_len != kSha1Len))
         return IntegrityResult::Invalid;
     std::uint8_t header[kHeaderSize];
     std::memcpy(header, d.data(), kHeaderSize);

@@ -102,6 +102,9 @@ void Prober::start(base::Instant now) {
             tc.password = cfg_.turn->password;
             tc.rtx = cfg_.rtx;
             tc.software = cfg_.software.empty() ? "rtcat" : cfg_.software;
+            // Relay in the family we reach the server over, so the check works IPv6-only too.
+            if (cfg_.turn->server.family() == net::Family::V6)
+                tc.requested_family = net::Family::V6;
             turn_[i] = std::make_unique<TurnClient>(tc);
             turn_[i]->allocate(now);
         }
