@@ -248,7 +248,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{MapMode::APDM, FilterMode::APDF, Mapping::AddressAndPortDependent,
                            Filtering::AddressAndPortDependent, VerdictCode::NeedsTurnForSymmetric},
                       Case{MapMode::APDM, FilterMode::EIF, Mapping::AddressAndPortDependent,
-                           Filtering::EndpointIndependent, VerdictCode::NeedsTurnForSymmetric}));
+                           Filtering::EndpointIndependent, VerdictCode::NeedsTurnForSymmetric}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+        static const char* kMap[] = {"NoNat", "EIM", "ADM", "APDM"};
+        static const char* kFilter[] = {"EIF", "ADF", "APDF"};
+        return std::string(kMap[static_cast<int>(info.param.map)]) + "_" +
+               kFilter[static_cast<int>(info.param.filter)];
+    });
 
 TEST(Probe, HairpinningDetectedOrNot) {
     for (bool hp : {true, false}) {
