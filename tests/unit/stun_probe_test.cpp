@@ -216,6 +216,13 @@ struct Case {
 
 class ProbeNatMatrix : public ::testing::TestWithParam<Case> {};
 
+std::string case_name(const ::testing::TestParamInfo<Case>& param) {
+    const char* map[] = {"NoNat", "EIM", "ADM", "APDM"};
+    const char* filter[] = {"EIF", "ADF", "APDF"};
+    return std::string(map[static_cast<int>(param.param.map)]) + "_" +
+           filter[static_cast<int>(param.param.filter)];
+}
+
 TEST_P(ProbeNatMatrix, Rfc5780ServerClassifiesNat) {
     auto c = GetParam();
     World w{Nat(c.map, c.filter, true), {rfc5780_server()}};
@@ -249,12 +256,7 @@ INSTANTIATE_TEST_SUITE_P(
                            Filtering::AddressAndPortDependent, VerdictCode::NeedsTurnForSymmetric},
                       Case{MapMode::APDM, FilterMode::EIF, Mapping::AddressAndPortDependent,
                            Filtering::EndpointIndependent, VerdictCode::NeedsTurnForSymmetric}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-        static const char* kMap[] = {"NoNat", "EIM", "ADM", "APDM"};
-        static const char* kFilter[] = {"EIF", "ADF", "APDF"};
-        return std::string(kMap[static_cast<int>(info.param.map)]) + "_" +
-               kFilter[static_cast<int>(info.param.filter)];
-    });
+    case_name);
 
 TEST(Probe, HairpinningDetectedOrNot) {
     for (bool hp : {true, false}) {
