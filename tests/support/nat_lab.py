@@ -31,6 +31,9 @@ Filtering (RFC 4787 §5) of unsolicited inbound UDP to a mapped address:
                (mapped port -> internal ip . port).
   "endpoint-independent"  any remote may send to a mapped port once it exists (same map, no
                gate): "full cone" when combined with "eim".
+With mapping="symmetric" the address-dependent and endpoint-independent modes apply per mapped
+port (the one a packet arrives at), and Linux may give an inbound-initiated flow that clashes
+with an existing outbound one a different source port: prefer "eim" for filtering tests.
 The dynamic entries expire after `udp_timeout` seconds without outbound traffic (default 120,
 like conntrack's stream timeout); conntrack's own UDP timeouts in the nat namespace are set to
 the same value. Unsolicited packets to the NAT itself are dropped silently (no ICMP).
@@ -171,7 +174,7 @@ class NatLab:
 
     # --- public API ---------------------------------------------------------------------------
 
-    def ns(self, role: str) -> str:
+    def netns(self, role: str) -> str:
         """The real namespace name of a role ("inet", "nat", "client")."""
         if role not in self.names:
             raise ValueError(f"no namespace {role!r} (have {ROLES})")
@@ -195,14 +198,16 @@ class NatLab:
     def public_ip(self) -> str:
         return NAT_WAN_IP
 
-    def exec_prefix(self, role: str) -> List[str]:
-        return ["ip", "netns", "exec", self.ns(role)]
+    ns = netns  # short alias
 
-    def run(self, role: str, cmd: Sequence[str], timeout: float = 30.0, **kw) -> Result:
+    def exec_prefix(self, ns: str) -> List[str]:
+        return ["ip", "netns", "exec", self.netns(ns)]
+
+    def run(self, ns: str, cmd: Sequence[str], timeout: float = 30.0, **kw) -> Result:
         """Runs cmd inside the namespace, bounded (see rtcat_test.run)."""
-        return _run(self.exec_prefix(role) + [str(c) for c in cmd], timeout=timeout, **kw)
+        return _run(self.exec_prefix(ns) + [str(c) for c in cmd], timeout=timeout, **kw)
 
-    def popen(self, role: str, cmd: Sequence[str], **kw) -> subprocess.Popen:
+    def popen(self, ns: str, cmd: Sequence[str], **kw) -> subprocess.Popen:
         """Starts cmd inside the namespace in its own process group; it is killed when the lab
         closes. Default: stdout/stderr piped as text (read them, or pass files)."""
         kw.setdefault("stdin", subprocess.DEVNULL)
@@ -210,12 +215,12 @@ class NatLab:
         kw.setdefault("stderr", subprocess.PIPE)
         kw.setdefault("text", True)
         kw["start_new_session"] = True
-        p = subprocess.Popen(self.exec_prefix(role) + [str(c) for c in cmd], **kw)
+        p = subprocess.Popen(self.exec_prefix(ns) + [str(c) for c in cmd], **kw)
         with self._lock:
             self.procs.append(p)
         return p
 
-    def start_coturn(self, role: str = "inet", addrs: Optional[Sequence[str]] = None,
+    def start_coturn(self, ns: str = "inet", addrs: Optional[Sequence[str]] = None,
                      users: Optional[Dict[str, str]] = None, realm: str = "rtcat.test",
                      port: int = 3478, **kw) -> Tuple[str, int]:
         """coturn on every inet address (two or more enable RFC 5780: OTHER-ADDRESS is
@@ -223,24 +228,24 @@ class NatLab:
         if addrs is None:
             addrs = [self.addr("inet", i) for i in range(min(2, self.inet_addrs))]
         turn = Coturn(listen=list(addrs), port=port, users=users if users is not None else {"demo": "demo"},
-                      realm=realm, netns=self.ns(role), **kw)
+                      realm=realm, netns=self.netns(ns), **kw)
         turn.start()
         self.coturns.append(turn)
         return turn.host, turn.port
 
-    def start_udp_echo(self, role: str, binds: Sequence[Tuple[str, int]],
+    def start_udp_echo(self, ns: str, binds: Sequence[Tuple[str, int]],
                        max_seconds: float = 240.0) -> subprocess.Popen:
         """The udp-echo helper (see module doc) bound to every (ip, port); waits until ready."""
         cmd = [sys.executable, "-B", os.path.abspath(__file__), "udp-echo", "--max-seconds", str(max_seconds)]
         for ip, port in binds:
             cmd += ["--bind", f"{ip}:{port}"]
-        p = self.popen(role, cmd)
+        p = self.popen(ns, cmd)
         line = _read_line(p, timeout=10.0)
         if not line.startswith("ready"):
             raise LabError(f"udp-echo did not start: {line!r} {p.stderr.read() if p.poll() is not None else ''}")
         return p
 
-    def udp_probe(self, role: str, steps: List[dict], bind: Optional[str] = None,
+    def udp_probe(self, ns: str, steps: List[dict], bind: Optional[str] = None,
                   timeout: float = 60.0) -> List[Optional[dict]]:
         """Runs the udp-probe helper in the namespace: every step from one socket. A step is
         {"to": "ip:port", "msg": "ECHO" | "FROM ip:port", "wait": seconds}; the result per
@@ -248,14 +253,14 @@ class NatLab:
         cmd = [sys.executable, "-B", os.path.abspath(__file__), "udp-probe", "--steps", json.dumps(steps)]
         if bind:
             cmd += ["--bind", bind]
-        r = self.run(role, cmd, timeout=timeout, echo=self.verbose)
+        r = self.run(ns, cmd, timeout=timeout, echo=self.verbose)
         if r.rc != 0:
             raise LabError(f"udp-probe failed:\n{r}")
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    def nft(self, role: str, ruleset: str) -> None:
+    def nft(self, ns: str, ruleset: str) -> None:
         """Loads extra nftables rules into a namespace."""
-        _sh(self.exec_prefix(role) + ["nft", "-f", "-"], input=ruleset)
+        _sh(self.exec_prefix(ns) + ["nft", "-f", "-"], input=ruleset)
 
     def set_loss(self, percent: float) -> None:
         """Drops `percent` % of forwarded packets through the NAT, both directions (coarse,
@@ -321,8 +326,8 @@ table ip rtcat_impair {{
         cleanup_leftovers()
         self.tmp = tempfile.mkdtemp(prefix=f"{self.id}-")
         for role in ROLES:
-            _sh(["ip", "netns", "add", self.ns(role)])
-            self.created.append(self.ns(role))
+            _sh(["ip", "netns", "add", self.netns(role)])
+            self.created.append(self.netns(role))
             self._ip(role, "link", "set", "lo", "up")
             if not self.ipv6:
                 self._sysctl(role, "net.ipv6.conf.all.disable_ipv6", "1", check=False)
@@ -331,9 +336,9 @@ table ip rtcat_impair {{
         # Links are created inside the namespaces (never in the host's): nat/wan <-> inet/eth0,
         # nat/lan <-> client/eth0.
         self._ip("nat", "link", "add", "wan", "type", "veth", "peer", "name", "eth0",
-                 "netns", self.ns("inet"))
+                 "netns", self.netns("inet"))
         self._ip("nat", "link", "add", "lan", "type", "veth", "peer", "name", "eth0",
-                 "netns", self.ns("client"))
+                 "netns", self.netns("client"))
 
         for i in range(self.inet_addrs):
             self._ip("inet", "addr", "add", f"{inet_ip(i)}/24", "dev", "eth0")
@@ -417,7 +422,7 @@ table ip rtcat_nat {{
         raise LabError("lab links did not come up")
 
     def _ip(self, role: str, *args: str) -> None:
-        _sh(["ip", "-n", self.ns(role), *args])
+        _sh(["ip", "-n", self.netns(role), *args])
 
     def _sysctl(self, role: str, key: str, value: str, check: bool = True) -> None:
         _sh(self.exec_prefix(role) + ["sysctl", "-q", "-w", f"{key}={value}"], check=check)
