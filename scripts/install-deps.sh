@@ -11,7 +11,7 @@ PACKAGES=(
     # libraries
     libssl-dev libcli11-dev libfmt-dev nlohmann-json3-dev
     # tests and benchmarks
-    libgtest-dev libgmock-dev libbenchmark-dev python3
+    libgtest-dev libgmock-dev libbenchmark-dev python3 groff-base git
     # demo + network tests: STUN/TURN server, namespaces, NAT, unshare
     coturn iproute2 nftables procps util-linux
 )
