@@ -26,7 +26,7 @@ std::string to_hex(ByteView b) {
     return s;
 }
 
-static int hex_value(char c) {
+int hex_value(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')

@@ -118,6 +118,8 @@ private:
 };
 
 std::string to_hex(ByteView b);
+// 0-15 for a hex digit of either case, -1 otherwise.
+int hex_value(char c);
 // Accepts upper/lower case, ignores spaces and colons; empty on any other character.
 Bytes from_hex(std::string_view s);
 

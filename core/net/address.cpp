@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "core/base/bytes.hpp"
+
 namespace rtcat::net {
 
 IpAddr IpAddr::v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
@@ -55,16 +57,6 @@ static std::optional<std::array<std::uint8_t, 4>> parse_v4(std::string_view s) {
     return out;
 }
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static std::optional<std::array<std::uint8_t, 16>> parse_v6(std::string_view s) {
     if (auto pct = s.find('%'); pct != std::string_view::npos) {
         if (pct + 1 == s.size())
@@ -103,7 +95,7 @@ static std::optional<std::array<std::uint8_t, 16>> parse_v6(std::string_view s) 
             return std::nullopt;
         unsigned v = 0;
         for (char c : group) {
-            int d = hex_digit(c);
+            int d = base::hex_value(c);
             if (d < 0)
                 return std::nullopt;
             v = v * 16 + static_cast<unsigned>(d);
