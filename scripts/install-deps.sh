@@ -9,11 +9,14 @@ PACKAGES=(
     # toolchain
     build-essential cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format
     # libraries
-    libssl-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+    libssl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libusrsctp-dev libsrtp2-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev python3 groff-base git
     # demo + network tests: STUN/TURN server, namespaces, NAT, unshare
     coturn iproute2 nftables procps util-linux
+    # browser interop: Debian's Chromium driven by node + playwright-core (npm ships with the
+    # machine's nodejs; tests/interop/setup.sh installs playwright-core)
+    chromium nodejs
 )
 
 installed() {
