@@ -1,0 +1,87 @@
+#pragma once
+// The three forms in which rtcat reads and writes a session description (docs/DESIGN.md §4):
+//
+// Plain  — the SDP text, ended by one blank line (or end of input). The type (offer/answer) is
+//          not in the text: the reader says which it expects.
+// Json   — {"type":"offer","sdp":"v=0\r\n..."} on one line, what JSON.stringify(
+//          pc.localDescription) prints in a browser. Keys in any order, extra keys ignored.
+// Token  — "rtcat1:<base64url>" on one line, short enough for a terminal paste (< 400
+//          characters for a data-channel session with 4 candidates). It carries only what a
+//          data-channel session needs; decoding rebuilds a full SDP (make_description()).
+//
+// Compact token payload (all integers big-endian; "varint" = unsigned LEB128, at most 5 bytes;
+// "str" = varint length + bytes):
+//   u8   flags   bit0 answer | bits1-2 setup (0 actpass, 1 active, 2 passive)
+//                | bit3 end-of-candidates | bit4 ice-lite | bit5 ice-options:trickle
+//   str  ice-ufrag, str ice-pwd, str mid
+//   u8   fingerprint count (1..4), each: u8 hash (1 sha-1, 2 sha-224, 3 sha-256, 4 sha-384,
+//        5 sha-512) + the digest (length implied by the hash)
+//   varint sctp-port, varint max-message-size
+//   varint candidate count (<= 64), each:
+//     u8   flags  bits0-1 type (0 host, 1 srflx, 2 prflx, 3 relay) | bit2 TCP
+//                 | bit3 transport written upper-case | bits4-5 tcptype (0 none, 1 active,
+//                 2 passive, 3 so) | bit6 has raddr/rport | bit7 foundation is a decimal number
+//     foundation: varint if bit7, else str
+//     varint component, u32 priority
+//     addr: u8 kind (4: 4 bytes IPv4, 6: 16 bytes IPv6, 0: str host name) ; u16 port
+//     [addr raddr ; u16 rport]            if bit6
+//     varint extension count, each: str name, str value
+// The extensions generation, network-id, network-cost and ufrag are dropped: they are hints
+// between browsers of one vendor and cost ~35 bytes per candidate; everything else is kept.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/base/result.hpp"
+#include "core/sdp/datachannel.hpp"
+
+namespace rtcat::sdp {
+
+struct SignalMessage {
+    SdpType type = SdpType::Offer;
+    std::string sdp;
+    bool operator==(const SignalMessage&) const = default;
+};
+
+enum class SignalFormat { Plain, Json, Token };
+std::string_view signal_format_name(SignalFormat f); // "plain", "json", "token"
+
+inline constexpr std::string_view kTokenPrefix = "rtcat1:";
+// A JSON-escaped SDP of kMaxSdpBytes stays below this unless it is mostly \u escapes.
+inline constexpr std::size_t kMaxJsonSignalBytes = 2 * kMaxSdpBytes;
+inline constexpr std::size_t kMaxTokenSignalBytes = 16 * 1024;
+
+// Plain: the SDP (its last line terminated) and one blank line. Json: one line + "\n". Token:
+// one line + "\n"; fails when the SDP cannot be represented (media sections other than one data
+// channel, unparsable candidates, ...) so the caller can fall back to Json.
+base::Result<std::string> encode_signal(const SignalMessage& msg, SignalFormat format);
+
+// Streaming detection over everything buffered so far. Returns the number of bytes forming one
+// complete message (leading whitespace included), or nullopt when more input is needed (or, at
+// eof, when only whitespace is left). Plain SDP ends at a blank line or eof; JSON when the
+// top-level object closes (strings and escapes tracked); a token at the newline or eof.
+// Errors: unrecognized input, input over the size limits, JSON cut short by eof.
+struct Framed {
+    std::size_t consumed = 0;
+    SignalFormat format = SignalFormat::Plain;
+};
+base::Result<std::optional<Framed>> frame_signal(std::string_view buffered, bool eof);
+
+// Decodes one message (as framed above). Plain SDP needs `plain_type`; it is returned as given
+// (whitespace around it trimmed, last line terminated) once it parses. JSON: the flat
+// {"type":..,"sdp":..} object; type must be "offer" or "answer". Token: rebuilt into SDP text.
+base::Result<SignalMessage> decode_signal(std::string_view one_message,
+                                          std::optional<SdpType> plain_type);
+
+// The token alone (no newline), and its inverse; exposed for tests and `rtcat` diagnostics.
+base::Result<std::string> encode_token(const SignalMessage& msg);
+base::Result<SignalMessage> decode_token(std::string_view token);
+
+// JSON string body escaping as JSON.stringify does it (", \, control characters; non-ASCII
+// passes through), and the inverse (all RFC 8259 escapes incl. surrogate pairs to UTF-8).
+std::string json_escape(std::string_view s);
+base::Result<std::string> json_unescape(std::string_view body);
+
+} // namespace rtcat::sdp

@@ -1,0 +1,219 @@
+// sctp::Association (usrsctp AF_CONN, no threads) on its own: two associations in one process,
+// pumped in memory on virtual time.
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/base/bytes.hpp"
+#include "core/sctp/association.hpp"
+#include "tests/unit/sctp_test_wallclock.hpp"
+
+using namespace rtcat;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Pair {
+    explicit Pair(sctp::Config c) : a(c, now), b(c, now) {}
+    base::Instant now = base::Instant{} + 1s;
+    sctp::Association a;
+    sctp::Association b;
+    std::vector<sctp::Event> ea, eb;
+    std::size_t largest = 0;
+
+    void pump() {
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            while (auto p = a.poll_transmit()) {
+                moved = true;
+                largest = std::max(largest, p->size());
+                b.handle_receive(*p, now);
+            }
+            while (auto p = b.poll_transmit()) {
+                moved = true;
+                largest = std::max(largest, p->size());
+                a.handle_receive(*p, now);
+            }
+        }
+        while (auto e = a.poll_event())
+            ea.push_back(std::move(*e));
+        while (auto e = b.poll_event())
+            eb.push_back(std::move(*e));
+    }
+    void step(base::Duration d) {
+        test_clock::advance_wall_clock(d);
+        now += d;
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        pump();
+    }
+    template <typename P> bool run_until(P pred, int max_steps = 2000) {
+        for (int i = 0; i < max_steps; ++i) {
+            pump();
+            if (pred())
+                return true;
+            step(10ms);
+        }
+        return pred();
+    }
+    std::vector<sctp::event::Message> messages(const std::vector<sctp::Event>& ev) const {
+        std::vector<sctp::event::Message> out;
+        for (auto& e : ev)
+            if (auto* m = std::get_if<sctp::event::Message>(&e))
+                out.push_back(*m);
+        return out;
+    }
+};
+
+// Pushes a whole message (explicit EOR, possibly in several calls), pumping in between.
+void send_all(Pair& p, const sctp::SendParams& params, const base::Bytes& msg) {
+    std::size_t off = 0;
+    for (int guard = 0; guard < 100000; ++guard) {
+        auto r = p.a.send(params, base::ByteView(msg).subspan(off));
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        off += *r;
+        if (off == msg.size())
+            return;
+        p.step(1ms);
+    }
+    FAIL() << "send did not complete";
+}
+
+TEST(SctpAssociation, ComesUpWithAllStreams) {
+    Pair p(sctp::Config{});
+    ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+    ASSERT_FALSE(p.ea.empty());
+    auto* up = std::get_if<sctp::event::Up>(&p.ea[0]);
+    ASSERT_NE(up, nullptr);
+    EXPECT_EQ(up->outbound_streams, 65535);
+    EXPECT_EQ(up->inbound_streams, 65535);
+    EXPECT_NE(p.a.poll_timeout(), base::kNever);
+}
+
+// Every packet fits the configured size (usrsctp's AF_CONN overhead accounting, measured).
+TEST(SctpAssociation, PacketsNeverExceedMaxPacketSize) {
+    for (std::size_t mps :
+         {std::size_t{600}, std::size_t{1163}, std::size_t{1200}, std::size_t{1452}}) {
+        sctp::Config c;
+        c.max_packet_size = mps;
+        Pair p(c);
+        ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+        sctp::SendParams params;
+        params.stream = 1;
+        params.ppid = 53;
+        send_all(p, params, base::Bytes(300000, 7));
+        // Single-chunk messages around the packet size, both directions.
+        for (std::size_t n = mps - 40; n < mps + 8; ++n) {
+            send_all(p, params, base::Bytes(n, 1));
+            p.pump();
+        }
+        p.pump();
+        EXPECT_LE(p.largest, mps) << "max_packet_size " << mps;
+        EXPECT_GE(p.largest + 4, mps) << "the path MTU should be used fully";
+        EXPECT_EQ(p.a.stats().largest_packet_out, p.largest);
+    }
+}
+
+TEST(SctpAssociation, LargeMessagesGoInPiecesWithExplicitEor) {
+    Pair p(sctp::Config{});
+    ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+    base::Bytes big(1 << 20);
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<std::uint8_t>(i * 7);
+    sctp::SendParams params;
+    params.stream = 3;
+    params.ppid = 53;
+    // Hand over in 3 pieces, the last one ends the message.
+    params.end_of_message = false;
+    std::size_t off = 0;
+    for (std::size_t cut : {std::size_t{1000}, std::size_t{500000}}) {
+        while (off < cut) {
+            auto r = p.a.send(params, base::ByteView(big).subspan(off, cut - off));
+            ASSERT_TRUE(r.ok());
+            off += *r;
+            p.step(1ms);
+        }
+    }
+    params.end_of_message = true;
+    send_all(p, params, base::Bytes(big.begin() + static_cast<std::ptrdiff_t>(off), big.end()));
+    // The receive side limit is 256 KiB by default: raise it for this one.
+    ASSERT_TRUE(p.run_until([&] { return p.b.stats().oversized_messages == 1; }));
+    EXPECT_TRUE(p.messages(p.eb).empty()) << "1 MiB > max_receive_message_size is dropped";
+
+    // Within the limit it arrives whole.
+    base::Bytes ok(200000, 9);
+    send_all(p, params, ok);
+    ASSERT_TRUE(p.run_until([&] { return p.messages(p.eb).size() == 1; }));
+    auto m = p.messages(p.eb)[0];
+    EXPECT_EQ(m.stream, 3);
+    EXPECT_EQ(m.ppid, 53u);
+    EXPECT_EQ(m.data, ok);
+}
+
+TEST(SctpAssociation, StreamResetNotifiesBothSides) {
+    Pair p(sctp::Config{});
+    ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+    sctp::SendParams params;
+    params.stream = 4;
+    params.ppid = 51;
+    send_all(p, params, base::Bytes{'x'});
+    ASSERT_TRUE(p.a.reset_stream(4).ok());
+    auto resets = [](const std::vector<sctp::Event>& ev, bool incoming) {
+        int n = 0;
+        for (auto& e : ev)
+            if (auto* r = std::get_if<sctp::event::StreamReset>(&e))
+                if (r->incoming == incoming && r->streams == std::vector<std::uint16_t>{4})
+                    ++n;
+        return n;
+    };
+    ASSERT_TRUE(p.run_until([&] { return resets(p.ea, false) == 1 && resets(p.eb, true) == 1; }));
+}
+
+TEST(SctpAssociation, GarbageIsCountedNotFatal) {
+    Pair p(sctp::Config{});
+    ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+    std::mt19937 rng(11);
+    for (int i = 0; i < 500; ++i) {
+        base::Bytes junk(rng() % 1500);
+        for (auto& v : junk)
+            v = static_cast<std::uint8_t>(rng());
+        // Half of them with a plausible common header (ports 5000/5000).
+        if (i % 2 == 0 && junk.size() >= 16) {
+            junk[0] = 0x13;
+            junk[1] = 0x88;
+            junk[2] = 0x13;
+            junk[3] = 0x88;
+        }
+        p.b.handle_receive(junk, p.now);
+    }
+    EXPECT_EQ(p.b.stats().bad_packets, 500u);
+    EXPECT_TRUE(p.b.up());
+    sctp::SendParams params;
+    params.stream = 1;
+    params.ppid = 53;
+    send_all(p, params, base::Bytes(10, 1));
+    ASSERT_TRUE(p.run_until([&] { return p.messages(p.eb).size() == 1; }));
+}
+
+TEST(SctpAssociation, StackSurvivesManyLifecycles) {
+    // Each iteration attaches to (and, at the end, finishes) the global usrsctp stack.
+    for (int i = 0; i < 5; ++i) {
+        Pair p(sctp::Config{});
+        ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); })) << "iteration " << i;
+    }
+}
+
+TEST(SctpAssociation, ShutdownEndsBothSides) {
+    Pair p(sctp::Config{});
+    ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+    p.a.shutdown();
+    ASSERT_TRUE(p.run_until([&] { return p.a.down() && p.b.down(); }));
+    EXPECT_EQ(p.a.poll_timeout(), base::kNever);
+    EXPECT_FALSE(p.a.send(sctp::SendParams{}, base::Bytes{1}).ok());
+}
+
+} // namespace
