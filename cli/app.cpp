@@ -54,7 +54,8 @@ std::unique_ptr<AppContext> make_context() {
 
 std::unique_ptr<CLI::App> build_app(AppContext& ctx) {
     register_main_manual();
-    auto app = std::make_unique<CLI::App>("WebRTC from the command line: probe STUN/TURN "
+    auto app = std::make_unique<CLI::App>("WebRTC from the command line: connect peers, "
+                                          "send files over data channels, probe STUN/TURN "
                                           "servers and NAT behaviour.",
                                           "rtcat");
     app->set_version_flag("--version", "rtcat " RTCAT_VERSION);
@@ -66,6 +67,7 @@ std::unique_ptr<CLI::App> build_app(AppContext& ctx) {
     app->add_flag("-q,--quiet", g->quiet, "Only errors on stderr; no progress");
     app->add_option("--log-level", g->log_level, "Set the log level explicitly")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    add_peer_commands(*app, ctx);
     add_stun_probe(*app, ctx);
     return app;
 }

@@ -37,6 +37,7 @@ std::unique_ptr<CLI::App> build_app(AppContext& ctx);
 
 // Adders, one per command file.
 void add_stun_probe(CLI::App& app, AppContext& ctx);
+void add_peer_commands(CLI::App& app, AppContext& ctx);
 
 // Applies -v/-q/--log-level to the logger.
 void apply_global_options(const GlobalOptions& g);

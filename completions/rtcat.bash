@@ -8,6 +8,9 @@
 # Canonical name of subcommand $2 of command path $1, or "".
 __rtcat_subcommand() {
     case "$1/$2" in
+    '/offer') REPLY='offer' ;;
+    '/answer') REPLY='answer' ;;
+    '/send-file') REPLY='send-file' ;;
     '/stun-probe') REPLY='stun-probe' ;;
     *) REPLY='' ;;
     esac
@@ -16,7 +19,7 @@ __rtcat_subcommand() {
 # Subcommand names of command path $1.
 __rtcat_subcommands() {
     case "$1" in
-    '') REPLY='stun-probe' ;;
+    '') REPLY='offer answer send-file stun-probe' ;;
     *) REPLY='' ;;
     esac
 }
@@ -25,6 +28,9 @@ __rtcat_subcommands() {
 __rtcat_options() {
     case "$1" in
     '') REPLY='-h --help --version -v --verbose -q --quiet --log-level' ;;
+    'offer') REPLY='-h --help --out --force --resume --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --max-message-size --version -v --verbose -q --quiet --log-level' ;;
+    'answer') REPLY='-h --help --out --force --resume --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --max-message-size --version -v --verbose -q --quiet --log-level' ;;
+    'send-file') REPLY='-h --help --answer --name --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --max-message-size --version -v --verbose -q --quiet --log-level' ;;
     'stun-probe') REPLY='-h --help --turn --user --pass -4 -6 --bind --count --timeout --rto --retries --no-nat-tests --json --version -v --verbose -q --quiet --log-level' ;;
     *) REPLY='' ;;
     esac
@@ -35,6 +41,48 @@ __rtcat_options() {
 __rtcat_value() {
     case "$1/$2" in
     '/--log-level') REPLY='trace debug info warn error off' ;;
+    'offer/--out') REPLY='@text' ;;
+    'offer/--stun') REPLY='@text' ;;
+    'offer/--turn') REPLY='@text' ;;
+    'offer/--bind') REPLY='@text' ;;
+    'offer/--ice-transport') REPLY='all relay' ;;
+    'offer/--timeout') REPLY='@text' ;;
+    'offer/--keylog') REPLY='@text' ;;
+    'offer/--sdp-in') REPLY='@text' ;;
+    'offer/--sdp-out') REPLY='@text' ;;
+    'offer/--sdp-format') REPLY='auto plain json token' ;;
+    'offer/--cert') REPLY='@text' ;;
+    'offer/--key') REPLY='@text' ;;
+    'offer/--max-message-size') REPLY='@text' ;;
+    'offer/--log-level') REPLY='trace debug info warn error off' ;;
+    'answer/--out') REPLY='@text' ;;
+    'answer/--stun') REPLY='@text' ;;
+    'answer/--turn') REPLY='@text' ;;
+    'answer/--bind') REPLY='@text' ;;
+    'answer/--ice-transport') REPLY='all relay' ;;
+    'answer/--timeout') REPLY='@text' ;;
+    'answer/--keylog') REPLY='@text' ;;
+    'answer/--sdp-in') REPLY='@text' ;;
+    'answer/--sdp-out') REPLY='@text' ;;
+    'answer/--sdp-format') REPLY='auto plain json token' ;;
+    'answer/--cert') REPLY='@text' ;;
+    'answer/--key') REPLY='@text' ;;
+    'answer/--max-message-size') REPLY='@text' ;;
+    'answer/--log-level') REPLY='trace debug info warn error off' ;;
+    'send-file/--name') REPLY='@text' ;;
+    'send-file/--stun') REPLY='@text' ;;
+    'send-file/--turn') REPLY='@text' ;;
+    'send-file/--bind') REPLY='@text' ;;
+    'send-file/--ice-transport') REPLY='all relay' ;;
+    'send-file/--timeout') REPLY='@text' ;;
+    'send-file/--keylog') REPLY='@text' ;;
+    'send-file/--sdp-in') REPLY='@text' ;;
+    'send-file/--sdp-out') REPLY='@text' ;;
+    'send-file/--sdp-format') REPLY='auto plain json token' ;;
+    'send-file/--cert') REPLY='@text' ;;
+    'send-file/--key') REPLY='@text' ;;
+    'send-file/--max-message-size') REPLY='@text' ;;
+    'send-file/--log-level') REPLY='trace debug info warn error off' ;;
     'stun-probe/--turn') REPLY='@text' ;;
     'stun-probe/--user') REPLY='@text' ;;
     'stun-probe/--pass') REPLY='@text' ;;
@@ -51,6 +99,10 @@ __rtcat_value() {
 # How positional argument $2 (counting from 0) of command path $1 completes.
 __rtcat_positional() {
     case "$1" in
+    'send-file')
+        REPLY='@text'
+        return
+        ;;
     'stun-probe')
         REPLY='@text'
         return

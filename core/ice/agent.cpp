@@ -565,7 +565,6 @@ void Agent::update_selection(base::Instant now) {
 }
 
 void Agent::check_failure(base::Instant now) {
-    (void)now;
     if (has_selected_ || state_ != State::Checking || !end_of_remote_ || !gathering_done_ ||
         pairs_.empty() || !triggered_.empty() || nominating_)
         return;
@@ -574,8 +573,20 @@ void Agent::check_failure(base::Instant now) {
     });
     bool any_valid =
         std::any_of(pairs_.begin(), pairs_.end(), [](const Pair& p) { return p.valid; });
-    if (all_failed && !any_valid)
-        set_state(State::Failed, "no candidate pair succeeded");
+    if (!all_failed || any_valid)
+        return;
+    if (now < connect_deadline_) {
+        // Every pair ran out of retransmissions, but a lossy path can eat seven in a row while
+        // the peer is still checking: start another round rather than give up before
+        // connect_timeout (browsers likewise keep checking for their whole ICE timeout).
+        for (auto& p : pairs_) {
+            if (p.in_checklist && p.state == PairState::Failed)
+                p.state = PairState::Waiting;
+        }
+        ++stats_.check_rounds;
+        return;
+    }
+    set_state(State::Failed, "no candidate pair succeeded");
 }
 
 void Agent::switch_role(base::Instant now) {

@@ -150,7 +150,8 @@ using Event = std::variant<event::LocalCandidate, event::GatheringComplete, even
                            event::SelectedPair>;
 
 struct Stats {
-    std::uint64_t checks_sent = 0; // connectivity checks started (not retransmissions)
+    std::uint64_t check_rounds = 0; // checklist restarts after every pair failed (lossy paths)
+    std::uint64_t checks_sent = 0;  // connectivity checks started (not retransmissions)
     std::uint64_t check_retransmissions = 0;
     std::uint64_t checks_received = 0;           // authenticated Binding requests answered
     std::uint64_t responses_received = 0;        // authenticated responses to our checks

@@ -325,7 +325,10 @@ TEST(DcepDataChannels, MaxRetransmitsZeroDropsButNeverBlocks) {
     link.run_for(5s);
     auto got = link.b.messages(id);
     EXPECT_LT(got.size(), static_cast<std::size_t>(kCount)) << "with 20% loss some must be lost";
-    EXPECT_GT(got.size(), static_cast<std::size_t>(kCount / 2));
+    // Not only the lost packets go: with max-retransmits 0 a T3 expiry abandons everything in
+    // flight, and with a SACK every 4th packet (tuning.hpp) lost SACKs cause more of those. The
+    // property under test is "drops but keeps flowing", so the floor is loose.
+    EXPECT_GT(got.size(), static_cast<std::size_t>(kCount / 4));
     // Ordered channel: what arrives arrives in order.
     int last = -1;
     for (auto& m : got) {

@@ -1,0 +1,78 @@
+#pragma once
+// Runs one Peer on real sockets: binds the host sockets, does the signaling, and drives the
+// sans-IO peer from a single poll loop (batched recvmmsg/sendmmsg). What happens on top of the
+// connection (file transfer, netcat) is a SessionApp.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/signaling.hpp"
+#include "core/base/time.hpp"
+#include "core/peer/peer.hpp"
+
+namespace rtcat::cli {
+
+// Options every peer-role command shares (offer, answer, send-file).
+struct PeerOptions {
+    std::vector<std::string> stun;
+    std::string turn;
+    std::vector<std::string> bind;
+    bool ice_loopback = false;
+    std::string ice_transport = "all";
+    double timeout = 60;
+    std::string keylog;
+    bool json = false;
+    std::string sdp_in;
+    std::string sdp_out;
+    std::string sdp_format = "auto";
+    std::string cert;
+    std::string key;
+    uint32_t max_message_size = 262144;
+};
+
+void add_peer_options(CLI::App& sub, PeerOptions& o);
+
+// Where each stdio stream went, so an app knows whether stdin/stdout are free for data.
+struct StdioUse {
+    bool stdin_signaling = false;
+    bool stdout_signaling = false;
+};
+
+class SessionApp {
+public:
+    virtual ~SessionApp() = default;
+    // The data channel association is up.
+    virtual void on_ready(peer::Peer& peer, base::Instant now) = 0;
+    virtual void on_event(peer::Peer& peer, peer::Event& event, base::Instant now) = 0;
+    // Called once per loop iteration after inputs were handled: fill channels, print progress.
+    virtual void pump(peer::Peer& peer, base::Instant now) = 0;
+    // An extra fd to poll for readability (stdin in netcat mode or a `-` source), or -1.
+    virtual int wants_readable_fd() const { return -1; }
+    virtual void on_fd_readable(peer::Peer& /*peer*/, base::Instant /*now*/) {}
+    virtual base::Instant poll_timeout() const { return base::kNever; }
+    // Done: the loop closes the peer gracefully and returns exit_code().
+    virtual bool finished() const = 0;
+    virtual int exit_code() const = 0;
+    // The peer is gone (closed, failed, interrupted) before finished(): last chance to report.
+    virtual void on_abort(const std::string& /*why*/) {}
+};
+
+struct SessionResult {
+    int exit_code = 0;
+    std::optional<ice::CandidatePair> pair;
+    double seconds_connected = 0;
+    double connect_ms = 0; // from start to the association being up
+    peer::Peer::Stats stats;
+    uint64_t kernel_drops = 0;
+};
+
+SessionResult run_session(const PeerOptions& options, bool offerer, SessionApp& app,
+                          StdioUse stdio);
+
+std::string describe_pair(const ice::CandidatePair& pair);
+bool pair_is_relayed(const ice::CandidatePair& pair);
+
+} // namespace rtcat::cli

@@ -1,0 +1,460 @@
+// Two whole Peers (ICE + DTLS + SCTP/DCEP) on virtual time through the simulated network:
+// connection set-up, data channels of each kind, the rtcat-file/1 transfer under loss, DTLS
+// flight loss, and the failures that must fail closed.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "cli/transfer.hpp"
+#include "core/base/sha256.hpp"
+#include "core/peer/peer.hpp"
+#include "core/sdp/sdp.hpp"
+#include "tests/support/sim_net.hpp"
+#include "tests/unit/sctp_test_wallclock.hpp"
+
+namespace rtcat {
+namespace {
+
+namespace fs = std::filesystem;
+using base::Instant;
+
+const net::IpAddr kA = *net::IpAddr::parse("10.0.0.1");
+const net::IpAddr kB = *net::IpAddr::parse("10.0.0.2");
+
+base::Instant t0() {
+    return base::Instant(std::chrono::seconds(1000));
+}
+
+struct Side {
+    std::unique_ptr<peer::Peer> peer;
+    std::vector<peer::Event> events;
+    std::optional<sdp::SignalMessage> local;
+    bool ready = false;
+    std::optional<peer::event::Failed> failed;
+    bool closed = false;
+    std::function<void(peer::Peer&, peer::Event&, Instant)> app;
+    // Events are kept only when no app consumes them (memory stays small in big transfers).
+    bool keep_events = true;
+};
+
+struct Pair {
+    sim::Network net;
+    Side a, b;
+    sim::Endpoint ea, eb;
+    Instant now = t0();
+    bool exchange_sdp = true;
+    // Edits the SDP on its way (tests of tampering).
+    std::function<void(sdp::SignalMessage&)> tamper_offer;
+    std::function<void(sdp::SignalMessage&)> tamper_answer;
+
+    explicit Pair(uint64_t seed, sim::LinkParams link = {}) : net(seed) {
+        net.attach(kA);
+        net.attach(kB);
+        net.set_default_link(link);
+        a.peer = make(true, kA);
+        b.peer = make(false, kB);
+        ea = endpoint(a, kA);
+        eb = endpoint(b, kB);
+    }
+
+    std::unique_ptr<peer::Peer> make(bool offerer, net::IpAddr ip) {
+        peer::PeerConfig c;
+        c.offerer = offerer;
+        auto cert = dtls::Certificate::generate();
+        EXPECT_TRUE(cert.ok());
+        c.certificate = *cert;
+        c.host_sockets = {net::SocketAddr(ip, offerer ? 40000 : 50000)};
+        c.gathering_timeout = base::ms(100);
+        return std::make_unique<peer::Peer>(std::move(c), now);
+    }
+
+    // usrsctp and libssl read gettimeofday themselves (retransmission eligibility, RTT): the
+    // test binary's interposed clock moves with virtual time.
+    Instant wall_synced = t0();
+    void sync_wall(Instant n) {
+        if (n > wall_synced) {
+            test_clock::advance_wall_clock(n - wall_synced);
+            wall_synced = n;
+        }
+    }
+
+    sim::Endpoint endpoint(Side& s, net::IpAddr ip) {
+        sim::Endpoint e;
+        e.addresses = {ip};
+        e.receive = [this, &s](net::Datagram&& d, Instant n) {
+            sync_wall(n);
+            s.peer->handle_receive(std::move(d), n);
+        };
+        e.timeout = [this, &s](Instant n) {
+            sync_wall(n);
+            s.peer->handle_timeout(n);
+        };
+        e.poll_transmit = [&s] { return s.peer->poll_transmit(); };
+        e.poll_timeout = [&s] { return s.peer->poll_timeout(); };
+        e.after_input = [this, &s](Instant n) { drain(s, n); };
+        return e;
+    }
+
+    void drain(Side& s, Instant n) {
+        while (auto ev = s.peer->poll_event()) {
+            if (auto* ld = std::get_if<peer::event::LocalDescription>(&*ev)) {
+                s.local = sdp::SignalMessage{ld->type, ld->sdp};
+                if (exchange_sdp) {
+                    deliver_sdp(&s == &a ? b : a, *s.local, n);
+                }
+            } else if (std::holds_alternative<dcep::event::Connected>(*ev)) {
+                s.ready = true;
+            } else if (auto* f = std::get_if<peer::event::Failed>(&*ev)) {
+                s.failed = *f;
+            } else if (std::holds_alternative<peer::event::Closed>(*ev)) {
+                s.closed = true;
+            }
+            if (s.app) {
+                s.app(*s.peer, *ev, n);
+            }
+            if (s.keep_events) {
+                s.events.push_back(std::move(*ev));
+            }
+        }
+    }
+
+    void deliver_sdp(Side& to, sdp::SignalMessage m, Instant n) {
+        if (m.type == sdp::SdpType::Offer && tamper_offer) {
+            tamper_offer(m);
+        }
+        if (m.type == sdp::SdpType::Answer && tamper_answer) {
+            tamper_answer(m);
+        }
+        auto r = to.peer->set_remote_description(m, n);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        drain(to, n);
+    }
+
+    Instant run(base::Duration limit, const std::function<bool()>& done) {
+        // The peers may have output before the first input (the offer).
+        drain(a, now);
+        drain(b, now);
+        now = sim::run_until(net, {&ea, &eb}, now, now + limit, done);
+        return now;
+    }
+
+    bool connect(base::Duration limit = std::chrono::seconds(10)) {
+        run(limit, [&] { return (a.ready && b.ready) || a.failed || b.failed; });
+        return a.ready && b.ready;
+    }
+};
+
+template <class E> std::vector<E> events_of(const Side& s) {
+    std::vector<E> out;
+    for (const auto& e : s.events) {
+        if (auto* p = std::get_if<E>(&e)) {
+            out.push_back(*p);
+        }
+    }
+    return out;
+}
+
+TEST(Peer, ConnectsOnPerfectLinkWithinAFewMilliseconds) {
+    Pair p(1);
+    const Instant start = p.now;
+    ASSERT_TRUE(p.connect()) << "a failed: " << (p.a.failed ? p.a.failed->reason : "-")
+                             << " b failed: " << (p.b.failed ? p.b.failed->reason : "-");
+    // Virtual time: no delay on the link, so this is the machines' own pacing and timers.
+    EXPECT_LT(base::to_ms(p.now - start), 50.0);
+    auto sel = p.a.peer->selected_pair();
+    ASSERT_TRUE(sel.has_value());
+    EXPECT_EQ(sel->remote.address.ip(), kB);
+    EXPECT_EQ(p.a.peer->stats().dropped_unknown, 0u);
+}
+
+TEST(Peer, ConnectsWithDelayAndLoss) {
+    sim::LinkParams link;
+    link.delay = base::ms(20);
+    link.loss = 0.2;
+    for (uint64_t seed : {11u, 12u, 13u}) {
+        Pair p(seed, link);
+        SCOPED_TRACE(p.net.describe());
+        EXPECT_TRUE(p.connect(std::chrono::seconds(30)))
+            << "a: " << (p.a.failed ? p.a.failed->reason : "-")
+            << " b: " << (p.b.failed ? p.b.failed->reason : "-") << " a.ice sent "
+            << p.a.peer->stats().ice.checks_sent << " rtx "
+            << p.a.peer->stats().ice.check_retransmissions << " resp "
+            << p.a.peer->stats().ice.responses_received << " recv "
+            << p.a.peer->stats().ice.checks_received << " asym "
+            << p.a.peer->stats().ice.asymmetric_responses << " badmi "
+            << p.a.peer->stats().ice.bad_integrity << " b.ice sent "
+            << p.b.peer->stats().ice.checks_sent << " resp "
+            << p.b.peer->stats().ice.responses_received << " recv "
+            << p.b.peer->stats().ice.checks_received << " a.unk_tx "
+            << p.a.peer->stats().ice.unknown_transaction << " a.malformed "
+            << p.a.peer->stats().ice.malformed << " a.nofp " << p.a.peer->stats().ice.no_fingerprint
+            << " net sent " << p.net.stats().sent << " lost " << p.net.stats().dropped_loss
+            << " delivered " << p.net.stats().delivered << " t=" << base::to_ms(p.now - t0());
+    }
+}
+
+TEST(Peer, FingerprintMismatchFailsClosed) {
+    Pair p(2);
+    // Flip one byte of the answer's fingerprint: the offerer must refuse the DTLS peer.
+    p.tamper_answer = [](sdp::SignalMessage& m) {
+        auto pos = m.sdp.find("a=fingerprint:sha-256 ");
+        ASSERT_NE(pos, std::string::npos);
+        char& c = m.sdp[pos + 22];
+        c = c == 'A' ? 'B' : 'A';
+    };
+    p.run(std::chrono::seconds(10), [&] { return p.a.failed || p.b.failed; });
+    ASSERT_TRUE(p.a.failed.has_value());
+    EXPECT_EQ(p.a.failed->failure, peer::FailureClass::Security);
+    EXPECT_FALSE(p.a.ready);
+    EXPECT_FALSE(p.b.ready);
+}
+
+TEST(Peer, MissingFingerprintIsRejected) {
+    Pair p(3);
+    p.exchange_sdp = false;
+    p.run(std::chrono::seconds(1), [&] { return p.a.local.has_value(); });
+    ASSERT_TRUE(p.a.local.has_value());
+    auto m = *p.a.local;
+    auto pos = m.sdp.find("a=fingerprint:");
+    auto end = m.sdp.find("\r\n", pos);
+    m.sdp.erase(pos, end + 2 - pos);
+    auto r = p.b.peer->set_remote_description(m, p.now);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("fingerprint"), std::string::npos) << r.error().message;
+}
+
+TEST(Peer, DroppedClientHelloAndFinishedStillConnect) {
+    sim::LinkParams link;
+    int hellos = 0;
+    int finished_flights = 0;
+    link.drop_if = [&](const net::Datagram& d) {
+        // DTLS record: content type 22 (handshake), first handshake message type at byte 13.
+        if (d.payload.size() > 13 && d.payload[0] == 22) {
+            const uint8_t hs = d.payload[13];
+            if (hs == 1 && hellos++ == 0) {
+                return true; // the first ClientHello
+            }
+        }
+        // The client's second flight starts with a Certificate (11) then ChangeCipherSpec
+        // (type 20 record): drop the first datagram carrying a ChangeCipherSpec.
+        for (size_t i = 0; i + 13 <= d.payload.size();) {
+            if (d.payload[i] == 20 && finished_flights++ == 0) {
+                return true;
+            }
+            const size_t len = (size_t(d.payload[i + 11]) << 8) | d.payload[i + 12];
+            i += 13 + len;
+        }
+        return false;
+    };
+    Pair p(4, link);
+    EXPECT_TRUE(p.connect(std::chrono::seconds(20)));
+    EXPECT_GE(hellos, 2);
+    EXPECT_GE(finished_flights, 1);
+}
+
+TEST(Peer, DataChannelsOfEveryKind) {
+    Pair p(5);
+    ASSERT_TRUE(p.connect());
+    struct Kind {
+        bool ordered;
+        dcep::Reliability rel;
+        uint32_t value;
+    };
+    std::vector<Kind> kinds = {{true, dcep::Reliability::Reliable, 0},
+                               {false, dcep::Reliability::Reliable, 0},
+                               {true, dcep::Reliability::MaxRetransmits, 0},
+                               {false, dcep::Reliability::MaxLifetime, 100}};
+    std::vector<uint16_t> ids;
+    for (size_t i = 0; i < kinds.size(); ++i) {
+        dcep::ChannelOptions o;
+        o.label = "k" + std::to_string(i);
+        o.protocol = "test";
+        o.ordered = kinds[i].ordered;
+        o.reliability = kinds[i].rel;
+        o.reliability_value = kinds[i].value;
+        auto id = p.a.peer->open_channel(o, p.now);
+        ASSERT_TRUE(id.ok());
+        ids.push_back(*id);
+    }
+    p.run(std::chrono::seconds(2),
+          [&] { return events_of<dcep::event::ChannelOpen>(p.b).size() == kinds.size(); });
+    auto opens = events_of<dcep::event::ChannelOpen>(p.b);
+    ASSERT_EQ(opens.size(), kinds.size());
+    for (size_t i = 0; i < kinds.size(); ++i) {
+        EXPECT_EQ(opens[i].channel.options.label, "k" + std::to_string(i));
+        EXPECT_EQ(opens[i].channel.options.ordered, kinds[i].ordered);
+        EXPECT_EQ(opens[i].channel.options.reliability, kinds[i].rel);
+        // RFC 8832 §6: the DTLS client (the answerer here) uses even ids, so ours are odd.
+        EXPECT_EQ(opens[i].channel.id % 2, 1);
+    }
+    // Text, binary, empty and the largest message both ways.
+    std::vector<uint8_t> big(262144);
+    for (size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<uint8_t>(i * 7);
+    }
+    const std::string text = "hello";
+    ASSERT_TRUE(p.a.peer
+                    ->send(ids[0],
+                           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()),
+                                                    text.size()),
+                           false, p.now)
+                    .ok());
+    ASSERT_TRUE(p.a.peer->send(ids[0], {}, true, p.now).ok());
+    ASSERT_TRUE(p.a.peer->send(ids[0], big, true, p.now).ok());
+    p.run(std::chrono::seconds(5),
+          [&] { return events_of<dcep::event::Message>(p.b).size() >= 3; });
+    auto msgs = events_of<dcep::event::Message>(p.b);
+    ASSERT_EQ(msgs.size(), 3u);
+    EXPECT_FALSE(msgs[0].binary);
+    EXPECT_EQ(std::string(msgs[0].data.begin(), msgs[0].data.end()), text);
+    EXPECT_TRUE(msgs[1].binary);
+    EXPECT_TRUE(msgs[1].data.empty());
+    EXPECT_EQ(msgs[2].data, big);
+    // Too big for the peer's max-message-size: refused at send, nothing truncated.
+    std::vector<uint8_t> too_big(262145);
+    EXPECT_FALSE(p.a.peer->send(ids[0], too_big, true, p.now).ok());
+}
+
+TEST(Peer, GarbageAtEveryLayerIsDroppedNotFatal) {
+    Pair p(6);
+    ASSERT_TRUE(p.connect());
+    std::mt19937_64 rng(6);
+    auto from = p.a.peer->selected_pair()->local.address;
+    auto to = p.b.peer->selected_pair()->local.address;
+    for (int i = 0; i < 2000; ++i) {
+        net::Datagram d;
+        d.source = from;
+        d.destination = to;
+        d.payload.resize(1 + rng() % 1200);
+        for (auto& x : d.payload) {
+            x = static_cast<uint8_t>(rng());
+        }
+        // Every class of first byte: STUN, DTLS, TURN channel, RTP, other.
+        static const uint8_t firsts[] = {0, 1, 22, 23, 21, 64, 128, 200, 255};
+        d.payload[0] = firsts[i % 9];
+        p.b.peer->handle_receive(std::move(d), p.now);
+        while (p.b.peer->poll_transmit()) {
+        }
+        p.drain(p.b, p.now);
+    }
+    EXPECT_FALSE(p.b.failed.has_value());
+    EXPECT_GT(p.b.peer->stats().dropped_unencrypted_media, 0u);
+    // Still working afterwards.
+    dcep::ChannelOptions o;
+    o.label = "after";
+    auto id = p.a.peer->open_channel(o, p.now);
+    ASSERT_TRUE(id.ok());
+    p.run(std::chrono::seconds(2),
+          [&] { return !events_of<dcep::event::ChannelOpen>(p.b).empty(); });
+    EXPECT_FALSE(events_of<dcep::event::ChannelOpen>(p.b).empty());
+}
+
+// --- rtcat-file/1 over the simulated network -------------------------------------------------
+
+fs::path temp_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() /
+             fmt::format("rtcat-peer-test-{}-{}", name, std::random_device{}());
+    fs::create_directories(d);
+    return d;
+}
+
+std::string file_sha(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), {});
+    return base::Sha256::hex(base::Sha256::of(data));
+}
+
+void write_random(const fs::path& p, size_t size, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> d(size);
+    for (auto& x : d) {
+        x = static_cast<uint8_t>(rng());
+    }
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(d.data()), static_cast<std::streamsize>(d.size()));
+}
+
+void transfer_over(double loss, uint64_t seed) {
+    sim::LinkParams link;
+    link.loss = loss;
+    link.delay = base::ms(5);
+    link.reorder = loss > 0 ? 0.02 : 0;
+    link.duplicate = loss > 0 ? 0.01 : 0;
+    Pair p(seed, link);
+    SCOPED_TRACE(p.net.describe());
+    auto src = temp_dir("src");
+    auto dst = temp_dir("dst");
+    write_random(src / "a.bin", 3 * 1024 * 1024 + 17, seed);
+    fs::create_directories(src / "dir" / "sub");
+    write_random(src / "dir" / "sub" / "b.bin", 100000, seed + 1);
+    write_random(src / "dir" / "empty.bin", 0, seed + 2);
+    auto sources =
+        cli::transfer::collect_sources({(src / "a.bin").string(), (src / "dir").string()}, "stdin");
+    ASSERT_TRUE(sources.ok()) << sources.error().message;
+    cli::transfer::Sender sender(std::move(*sources));
+    cli::transfer::ReceiverOptions ro;
+    ro.out_dir = dst;
+    cli::transfer::Receiver receiver(ro);
+    p.a.keep_events = false;
+    p.b.keep_events = false;
+    p.a.app = [&](peer::Peer& pe, peer::Event& ev, Instant n) {
+        if (std::holds_alternative<dcep::event::Connected>(ev)) {
+            sender.on_ready(pe, n);
+        }
+        sender.on_event(pe, ev, n);
+        sender.pump(pe, n);
+    };
+    p.b.app = [&](peer::Peer& pe, peer::Event& ev, Instant n) { receiver.on_event(pe, ev, n); };
+    // The sender refills on every input (the app hook runs per event; pump after timers too).
+    p.ea.after_input = [&](Instant n) {
+        p.drain(p.a, n);
+        if (p.a.ready) {
+            sender.pump(*p.a.peer, n);
+        }
+    };
+    p.run(std::chrono::seconds(600),
+          [&] { return (sender.finished() && receiver.finished()) || p.a.failed || p.b.failed; });
+    ASSERT_FALSE(p.a.failed.has_value()) << p.a.failed->reason;
+    ASSERT_FALSE(p.b.failed.has_value()) << p.b.failed->reason;
+    ASSERT_TRUE(sender.finished());
+    ASSERT_TRUE(receiver.finished());
+    EXPECT_FALSE(sender.failed()) << sender.error();
+    EXPECT_FALSE(receiver.failed()) << receiver.error();
+    EXPECT_EQ(file_sha(src / "a.bin"), file_sha(dst / "a.bin"));
+    EXPECT_EQ(file_sha(src / "dir" / "sub" / "b.bin"), file_sha(dst / "dir" / "sub" / "b.bin"));
+    EXPECT_TRUE(fs::exists(dst / "dir" / "empty.bin"));
+    EXPECT_EQ(fs::file_size(dst / "dir" / "empty.bin"), 0u);
+    EXPECT_FALSE(fs::exists(dst / "a.bin.part"));
+    ASSERT_EQ(sender.results().size(), 3u);
+    for (const auto& r : sender.results()) {
+        EXPECT_TRUE(r.ok) << r.name << ": " << r.error;
+    }
+    fs::remove_all(src);
+    fs::remove_all(dst);
+}
+
+TEST(PeerTransfer, ByteIdenticalWithoutLoss) {
+    transfer_over(0.0, 21);
+}
+TEST(PeerTransfer, ByteIdenticalAtFivePercentLoss) {
+    transfer_over(0.05, 22);
+}
+TEST(PeerTransfer, ByteIdenticalAtTwentyPercentLoss) {
+    transfer_over(0.20, 23);
+}
+
+TEST(PeerTransfer, PathTraversalIsRefused) {
+    for (const char* bad :
+         {"../x", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\b", "x.part", ""}) {
+        EXPECT_FALSE(cli::transfer::safe_relative_path(bad).ok()) << bad;
+    }
+    for (const char* good : {"a", "a/b/c.txt", "dir/.hidden", "..a", "a..b"}) {
+        EXPECT_TRUE(cli::transfer::safe_relative_path(good).ok()) << good;
+    }
+}
+
+} // namespace
+} // namespace rtcat
