@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // A headless-Chromium WebRTC peer for rtcat's interop tests.
 //
-//   node browser_peer.mjs --role offer|answer [--send FILE]... [--recv DIR] [--expect-files N]
-//                         [--timeout SECONDS] [--result PATH] [--label-echo] [--verbose]
+//   node browser_peer.mjs --role offer|answer [--send FILE [--send-as NAME]]... [--recv DIR]
+//                         [--expect-files N] [--netcat TEXT] [--timeout SECONDS] [--result PATH]
+//                         [--label-echo] [--verbose]
 //
 // Signaling: one JSON line {"type":"offer"|"answer","sdp":"..."} on stdout (nothing else ever goes
 // to stdout); the peer's description is read from stdin as a JSON object or as plain SDP ended by
 // a blank line or EOF. ICE is non-trickle: the description is printed once gathering completes.
 //
 // Modes: --send FILE... makes the browser the sender of rtcat's file protocol (docs/file-transfer.md),
-// --recv DIR the receiver; without either it opens one data channel and exchanges "ping" /
-// "echo:ping". Everything is logged to stderr; the outcome is also written as JSON to --result.
+// --recv DIR the receiver; --netcat TEXT a peer of rtcat's netcat mode (one "rtcat-stdio" channel
+// each way); without any of them it opens one data channel and exchanges "ping" / "echo:ping". Everything is logged to stderr; the outcome is also written as JSON to --result.
 //
 // Why things are the way they are (all found on Debian 12 with Debian's chromium 156):
 // - Chromium is started by hand and attached with connectOverCDP, because Playwright's launch()
@@ -58,13 +59,23 @@ const kChromium = process.env.RTCAT_CHROMIUM || "/usr/lib/chromium/chromium";
 const EXIT = { ok: 0, internal: 1, usage: 2, connectivity: 3, timeout: 4, transfer: 7 };
 
 // ---- Arguments --------------------------------------------------------------------------------
-const USAGE = `usage: node browser_peer.mjs --role offer|answer [--send FILE]... [--recv DIR]
-        [--expect-files N] [--timeout SECONDS] [--result PATH] [--label-echo] [--verbose]
+const USAGE = `usage: node browser_peer.mjs --role offer|answer [--send FILE [--send-as NAME]]...
+        [--recv DIR] [--expect-files N] [--netcat TEXT] [--timeout SECONDS] [--result PATH]
+        [--label-echo] [--verbose]
   --send FILE     send FILE with rtcat's file protocol (repeatable); channel label = base name
+  --send-as NAME  announce the preceding --send FILE as NAME (any string: for tests of the
+                  receiver's path checks, e.g. "../evil.txt")
+  --ignore-reject (sender) misbehave: after a "reject", send "start", open the file's channel and
+                  send its bytes anyway (tests that a receiver never writes refused names)
   --recv DIR      receive files into DIR (NAME.part, renamed to NAME once the SHA-256 matches)
   --expect-files N  (receiver) succeed only after N verified files and "done"
   --timeout S     hard limit for the whole run (default ${kDefaultTimeoutS})
   --result PATH   write the outcome as JSON
+  --netcat TEXT   be a peer of rtcat's netcat mode: open "rtcat-stdio", send TEXT on it (binary,
+                  UTF-8; nothing when empty), close it; collect what arrives on the peer's
+                  "rtcat-stdio" until the peer closes it (result JSON: "received")
+  --netcat-hangup (with --netcat) close the whole connection right after our channel closed,
+                  without waiting for the peer's channel (tests how the peer notices)
   --label-echo    (no --send/--recv) reply "echo:<label>:<text>" instead of "echo:<text>"
   --verbose       copy Chromium's own stderr to ours
 Without --send/--recv: the offerer opens channel "rtcat-test" and sends "ping"; the answerer
@@ -77,7 +88,8 @@ function usage_error(msg) {
 
 function parse_args(argv) {
     const o = {
-        role: null, send: [], recv: null, expectFiles: null, timeout: kDefaultTimeoutS,
+        role: null, send: [], sendAs: [], recv: null, netcat: null, netcatHangup: false,
+        ignoreReject: false, expectFiles: null, timeout: kDefaultTimeoutS,
         result: null, labelEcho: false, verbose: false,
     };
     for (let i = 0; i < argv.length; i++) {
@@ -87,7 +99,15 @@ function parse_args(argv) {
             return argv[++i];
         };
         if (a === "--role") o.role = value();
-        else if (a === "--send") o.send.push(value());
+        else if (a === "--send") { o.send.push(value()); o.sendAs.push(null); }
+        else if (a === "--send-as") {
+            if (!o.send.length) usage_error("--send-as must follow a --send FILE");
+            if (o.sendAs[o.send.length - 1] !== null) usage_error("one --send-as per --send");
+            o.sendAs[o.send.length - 1] = value();
+        }
+        else if (a === "--netcat") o.netcat = value();
+        else if (a === "--netcat-hangup") o.netcatHangup = true;
+        else if (a === "--ignore-reject") o.ignoreReject = true;
         else if (a === "--recv") o.recv = value();
         else if (a === "--expect-files") o.expectFiles = Number(value());
         else if (a === "--timeout") o.timeout = Number(value());
@@ -99,6 +119,9 @@ function parse_args(argv) {
     }
     if (o.role !== "offer" && o.role !== "answer") usage_error("--role offer|answer is required");
     if (o.send.length && o.recv) usage_error("--send and --recv are exclusive");
+    if (o.netcat !== null && (o.send.length || o.recv)) usage_error("--netcat excludes --send/--recv");
+    if (o.netcatHangup && o.netcat === null) usage_error("--netcat-hangup needs --netcat");
+    if (o.ignoreReject && !o.send.length) usage_error("--ignore-reject needs --send");
     if (!(o.timeout > 0)) usage_error("--timeout must be a positive number of seconds");
     if (o.expectFiles !== null && !(Number.isInteger(o.expectFiles) && o.expectFiles >= 0))
         usage_error("--expect-files must be a non-negative integer");
@@ -107,7 +130,7 @@ function parse_args(argv) {
 }
 
 const opt = parse_args(process.argv.slice(2));
-const mode = opt.send.length ? "send" : opt.recv ? "recv" : "ping";
+const mode = opt.send.length ? "send" : opt.recv ? "recv" : opt.netcat !== null ? "netcat" : "ping";
 const t0 = performance.now();
 const ms = () => Math.round(performance.now() - t0);
 const log = (msg) => process.stderr.write(`[browser_peer ${opt.role} ${(ms() / 1000).toFixed(3)}s] ${msg}\n`);
@@ -218,6 +241,8 @@ function summary() {
     const p = pair ? ` via ${pair.local.candidateType} ${pair.local.address}:${pair.local.port} <-> ` +
         `${pair.remote.candidateType} ${pair.remote.address}:${pair.remote.port}` : "";
     if (mode === "ping") return `ping exchange done${p} in ${result.seconds}s`;
+    if (mode === "netcat") return `netcat: sent ${Buffer.byteLength(opt.netcat)} byte(s), received ` +
+        `${Buffer.byteLength(result.received ?? "")} byte(s)${p} in ${result.seconds}s`;
     const n = result.files.length;
     const rate = result.mbytes_per_second !== null ? `, ${result.mbytes_per_second} MB/s` : "";
     return `${mode === "send" ? "sent" : "received"} ${n} file(s), ${result.bytes} bytes` +
@@ -238,7 +263,7 @@ for (const [i, p] of opt.send.entries()) {
     let st;
     try { st = fs.statSync(p); } catch (e) { usage_error(`--send ${p}: ${e.message}`); }
     if (!st.isFile()) usage_error(`--send ${p}: not a regular file`);
-    send_files.push({ id: i + 1, path: p, name: path.basename(p), size: st.size, sha256: null });
+    send_files.push({ id: i + 1, path: p, name: opt.sendAs[i] ?? path.basename(p), size: st.size, sha256: null });
 }
 async function sha256_file(p, limit = Infinity) {
     const h = crypto.createHash("sha256");
@@ -326,6 +351,9 @@ function chromium_flags(dir) {
         "--allow-loopback-in-peer-connection",
         "--disable-features=WebRtcHideLocalIpsWithMdns",
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        // Debugging aid, e.g. RTCAT_CHROMIUM_EXTRA_FLAGS="--enable-logging=stderr --v=1" (with
+        // --verbose to see Chromium's stderr). Split on spaces: no quoting.
+        ...(process.env.RTCAT_CHROMIUM_EXTRA_FLAGS || "").split(" ").filter((f) => f),
         `--user-data-dir=${dir}`, "--remote-debugging-port=0", "about:blank",
     ];
 }
@@ -691,6 +719,67 @@ async function run_ping() {
     return finish(EXIT.ok);
 }
 
+// ---- Mode: netcat (rtcat's netcat mode) ----------------------------------------------------------
+// rtcat (offer|answer without --out) opens its own channel labelled "rtcat-stdio", sends its stdin
+// on it and closes it at EOF; what arrives on the peer's "rtcat-stdio" goes to its stdout; the
+// session ends once both channels are closed. We do the same with --netcat TEXT as our "stdin".
+// Messages are decoded per message, so TEXT and the peer's data should be ASCII (a multi-byte
+// character split across two messages would be mangled).
+async function run_netcat() {
+    const label = "rtcat-stdio";
+    const remote = { key: null, closed: false, chunks: [] };
+    let remote_closed;
+    const remote_closed_p = new Promise((r) => { remote_closed = r; });
+    on_event_hook = (ev) => {
+        if (ev.ev === "channel" && ev.label === label && remote.key === null) {
+            remote.key = ev.key;
+            return true;
+        }
+        if (ev.ev === "message" && ev.key === remote.key) {
+            remote.chunks.push(ev.text);
+            result.messages.push({ label: ev.label, binary: ev.binary, text: ev.text });
+            return true;
+        }
+        if (ev.ev === "close" && ev.key === remote.key) {
+            remote.closed = true;
+            remote_closed();
+            return true;
+        }
+        if (ev.ev === "pc" && ["disconnected", "closed"].includes(ev.state) && !remote.closed)
+            finish(EXIT.transfer, `connection ${ev.state} before the peer closed "${label}"`);
+        return false;
+    };
+    const open_ours = () => call(([l]) => rt.open(l, {}), [label]);
+    let ours;
+    if (opt.role === "offer") { ours = await open_ours(); await signal(); }
+    else { await signal(); ours = await open_ours(); }
+    phase = `waiting for our "${label}" to open`;
+    await next((e) => e.ev === "open" && e.key === ours);
+    phase = "sending";
+    if (opt.netcat.length) await call(([k, t]) => rt.send(k, t, true), [ours, opt.netcat]);
+    await call(([k]) => rt.drained(k), [ours]);
+    const closed = next((e) => e.ev === "close" && e.key === ours);
+    await call(([k]) => rt.close(k), [ours]);
+    await closed;
+    log(`sent ${Buffer.byteLength(opt.netcat)} byte(s) and closed our "${label}"`);
+    if (opt.netcatHangup) {
+        result.received = remote.chunks.join("");
+        result.selected_pair = await call(() => rt.selectedPair());
+        remote.closed = true; // from here on a closed connection is ours, not a failure
+        log("hanging up: closing the peer connection");
+        await call(() => rt.closePc());
+        return finish(EXIT.ok);
+    }
+    phase = `waiting for the peer to close its "${label}"`;
+    await remote_closed_p;
+    result.received = remote.chunks.join("");
+    log(`the peer closed its "${label}" after ${remote.chunks.length} message(s), ` +
+        `${Buffer.byteLength(result.received)} byte(s)`);
+    result.selected_pair = await call(() => rt.selectedPair());
+    await call(() => rt.closePc());
+    return finish(EXIT.ok);
+}
+
 // ---- Mode: send (docs/file-transfer.md, sender side) ---------------------------------------------
 function control_send(key, obj) {
     log(`-> ${JSON.stringify(obj)}`);
@@ -734,6 +823,24 @@ async function run_send() {
             entry.error = `rejected: ${reply.reason}`;
             log(`${f.name} rejected: ${reply.reason}`);
             failures++;
+            if (!opt.ignoreReject) continue;
+            // A hostile sender: push the bytes anyway. The receiver may drop them, reset the
+            // channel or end the session; any of that is its right, so none is an error here.
+            log(`--ignore-reject: sending ${f.name} anyway`);
+            try {
+                await control_send(ctrl, { type: "start", id: f.id, offset: 0 });
+                const k = await call(([label]) => rt.open(label, { protocol: "rtcat-file/1" }), [f.name]);
+                await Promise.race([next((e) => e.ev === "open" && e.key === k), sleep(2000)]);
+                await call(([kk, url, c, h, l]) => rt.pump(kk, url, c, h, l),
+                    [k, `/src/${f.id}?offset=0`, chunk, kHighWater, kLowWater]);
+                await control_send(ctrl, { type: "end", id: f.id, size: f.size, sha256: f.sha256 });
+                await call(([kk]) => rt.drained(kk), [k]);
+                const closed = next((e) => e.ev === "close" && e.key === k);
+                await call(([kk]) => rt.close(kk), [k]);
+                await Promise.race([closed, sleep(2000)]);
+            } catch (e) {
+                return finish(EXIT.transfer, `--ignore-reject: the receiver stopped us: ${e.message}`);
+            }
             continue;
         }
         let offset = Number(reply.offset || 0);
@@ -1027,6 +1134,7 @@ async function main() {
     log(`Chromium up: DevTools after ${result.timings.devtools_ms} ms, CDP attached after ` +
         `${result.timings.cdp_connected_ms} ms, page ready after ${result.timings.page_ready_ms} ms`);
     if (mode === "ping") await run_ping();
+    else if (mode === "netcat") await run_netcat();
     else if (mode === "send") await run_send();
     else await run_recv();
 }
