@@ -44,8 +44,19 @@ if [[ ! -x $RTCAT ]]; then
     exit 1
 fi
 
-say "3. a local STUN/TURN server (coturn)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/rtcat-demo.XXXXXX")"
+
+say "3. two peers wired by pipes send a 64 MiB file over a data channel (127.0.0.1)"
+head -c $((64 << 20)) /dev/urandom >"$tmp/big.iso"
+mkfifo "$tmp/back"
+printf '+ %s\n' "rtcat send-file --bind 127.0.0.1 big.iso <back | rtcat answer --bind 127.0.0.1 --out dl/ >back" >&2
+(cd "$tmp" && timeout 120 "$RTCAT" send-file --bind 127.0.0.1 big.iso <back |
+    timeout 120 "$RTCAT" answer --bind 127.0.0.1 --out dl/ -q >back)
+printf '+ sha256sum big.iso dl/big.iso\n' >&2
+(cd "$tmp" && sha256sum big.iso dl/big.iso)
+rm -f "$tmp/big.iso" "$tmp/dl/big.iso"
+
+say "4. a local STUN/TURN server (coturn)"
 coturn_pid=""
 cleanup() {
     if [[ -n $coturn_pid ]] && kill -0 "$coturn_pid" 2>/dev/null; then
@@ -87,5 +98,5 @@ if [[ -z $port ]]; then
 fi
 echo "coturn listening on $host:$port (alternate address 127.0.0.2:$((port + 1))), user demo/demo, realm rtcat.demo" >&2
 
-say "4. rtcat stun-probe"
+say "5. rtcat stun-probe"
 run "$RTCAT" stun-probe "127.0.0.1:$port" --turn "turn:demo:demo@127.0.0.1:$port?transport=udp" "${extra[@]}"
