@@ -33,6 +33,12 @@ struct PeerCommandOptions {
     std::string stdin_name = "stdin";
 };
 
+// Where each stdio stream went, so an app knows whether stdin/stdout are free for data.
+struct StdioUse {
+    bool stdin_signaling = false;
+    bool stdout_signaling = false;
+};
+
 std::string human_bytes(double b) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     int u = 0;
@@ -247,7 +253,9 @@ public:
         peer.set_buffered_amount_low_threshold(*local_, kLow);
     }
     void on_event(peer::Peer& peer, peer::Event& event, base::Instant now) override {
-        if (auto* open = std::get_if<dcep::event::ChannelOpen>(&event)) {
+        if (std::holds_alternative<dcep::event::BufferedAmountLow>(event)) {
+            buffered_ok_ = true;
+        } else if (auto* open = std::get_if<dcep::event::ChannelOpen>(&event)) {
             if (open->remote && open->channel.options.label == kStdioLabel) {
                 remote_ = open->channel.id;
             } else if (!open->remote && local_ && open->channel.id == *local_) {
@@ -294,16 +302,11 @@ public:
         if (!r) {
             error_ = r.error().message;
         }
+        // Over the high-water mark: stdin waits for BufferedAmountLow.
         buffered_ok_ = peer.buffered_amount(*local_) < kHigh;
-        if (!buffered_ok_) {
-            // Resumed by BufferedAmountLow.
-            peer_ = &peer;
-        }
     }
     bool finished() const override { return local_closed_ && remote_closed_; }
     int exit_code() const override { return error_.empty() ? kExitOk : kExitTransfer; }
-
-    void on_low() { buffered_ok_ = true; }
 
 private:
     static constexpr size_t kHigh = 1 << 20;
@@ -336,19 +339,7 @@ private:
     bool remote_closed_ = false;
     bool eof_ = false;
     bool buffered_ok_ = true;
-    peer::Peer* peer_ = nullptr;
     std::string error_;
-};
-
-class NetcatWrapper : public NetcatApp {
-public:
-    using NetcatApp::NetcatApp;
-    void on_event(peer::Peer& peer, peer::Event& event, base::Instant now) override {
-        if (std::holds_alternative<dcep::event::BufferedAmountLow>(event)) {
-            on_low();
-        }
-        NetcatApp::on_event(peer, event, now);
-    }
 };
 
 int run_peer_command(const PeerCommandOptions& o, bool offerer, bool sending) {
@@ -370,7 +361,7 @@ int run_peer_command(const PeerCommandOptions& o, bool offerer, bool sending) {
             return kExitUsage;
         }
         TransferApp app(std::make_unique<transfer::Sender>(std::move(*sources)), nullptr);
-        auto r = run_session(o.peer, offerer, app, stdio);
+        auto r = run_session(o.peer, offerer, app);
         app.report(r, o.peer.json, stdio.stdout_signaling);
         return r.exit_code;
     }
@@ -387,12 +378,12 @@ int run_peer_command(const PeerCommandOptions& o, bool offerer, bool sending) {
         ro.force = o.force;
         ro.resume = o.resume;
         TransferApp app(nullptr, std::make_unique<transfer::Receiver>(ro));
-        auto r = run_session(o.peer, offerer, app, stdio);
+        auto r = run_session(o.peer, offerer, app);
         app.report(r, o.peer.json, stdio.stdout_signaling);
         return r.exit_code;
     }
-    NetcatWrapper app(!stdio.stdin_signaling, !stdio.stdout_signaling);
-    auto r = run_session(o.peer, offerer, app, stdio);
+    NetcatApp app(!stdio.stdin_signaling, !stdio.stdout_signaling);
+    auto r = run_session(o.peer, offerer, app);
     if (o.peer.json) {
         json j{{"ok", r.exit_code == kExitOk},
                {"exit_code", r.exit_code},

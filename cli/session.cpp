@@ -189,12 +189,14 @@ void add_peer_options(CLI::App& sub, PeerOptions& o) {
     sub.add_option("--stun", o.stun,
                    "STUN server for a server-reflexive candidate (host[:port] or stun: URI; "
                    "repeatable)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->allow_extra_args(false); // one value per occurrence: positional FILEs follow
     sub.add_option("--turn", o.turn,
                    "TURN server for a relay candidate: turn:USER:PASSWORD@host[:port]");
     sub.add_option("--bind", o.bind,
                    "Only gather host candidates on this local address (IP or IP:port; "
                    "repeatable). Default: every interface that is up")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->allow_extra_args(false); // one value per occurrence: positional FILEs follow
     sub.add_flag("--ice-loopback", o.ice_loopback,
                  "Also offer loopback candidates (127.0.0.1, ::1); automatic when no other "
@@ -230,14 +232,13 @@ void add_peer_options(CLI::App& sub, PeerOptions& o) {
         ->capture_default_str();
 }
 
-SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app, StdioUse stdio) {
+SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
     SessionResult result;
     auto fail = [&](int code, const std::string& message) {
         std::fprintf(stderr, "rtcat: %s\n", message.c_str());
         result.exit_code = code;
         return result;
     };
-    (void)stdio;
 
     // --- identity ---------------------------------------------------------------------------
     base::Result<dtls::Certificate> cert = base::Error{};
@@ -355,8 +356,9 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app, S
 
     // The answerer needs the offer before it can answer; the offerer reads the answer after
     // writing its offer. Either way the input opens when it is needed.
-    auto flush_transmits = [&](base::Instant now) {
-        (void)now;
+    std::vector<net::Transmit> batch; // reused: send_batch wants contiguous transmits
+    batch.reserve(io::UdpSocket::kMaxBatch);
+    auto flush_transmits = [&] {
         while (auto t = peer.poll_transmit()) {
             auto it = socket_by_addr.find(t->source);
             if (it == socket_by_addr.end()) {
@@ -372,11 +374,9 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app, S
         }
         for (auto& s : sockets) {
             while (!s.backlog.empty()) {
-                // send_batch wants contiguous transmits; a deque segment is not, so stage up to
-                // one batch.
-                std::vector<net::Transmit> batch;
+                // A deque segment is not contiguous: stage up to one batch.
+                batch.clear();
                 const size_t n = std::min(s.backlog.size(), io::UdpSocket::kMaxBatch);
-                batch.reserve(n);
                 for (size_t i = 0; i < n; ++i) {
                     batch.push_back(std::move(s.backlog[i]));
                 }
@@ -466,7 +466,7 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app, S
             peer.close_now(now);
             closed = true;
         }
-        flush_transmits(now);
+        flush_transmits();
         if (closed && std::all_of(sockets.begin(), sockets.end(),
                                   [](const Socket& s) { return s.backlog.empty(); })) {
             break;
@@ -577,7 +577,7 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app, S
                 }
                 // Send what these produced (SACKs, acks) before reading more: it keeps the
                 // peer's window open while we work through a burst.
-                flush_transmits(now);
+                flush_transmits();
                 if (*n < io::UdpSocket::kMaxBatch) {
                     break;
                 }
@@ -593,7 +593,7 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app, S
         // Interrupted or failed: still tell the peer (close_notify), so it does not wait for
         // consent to expire.
         peer.close_now(io::now());
-        flush_transmits(io::now());
+        flush_transmits();
     }
     result.exit_code = exit_code;
     if (auto p = peer.selected_pair()) {

@@ -35,12 +35,6 @@ struct PeerOptions {
 
 void add_peer_options(CLI::App& sub, PeerOptions& o);
 
-// Where each stdio stream went, so an app knows whether stdin/stdout are free for data.
-struct StdioUse {
-    bool stdin_signaling = false;
-    bool stdout_signaling = false;
-};
-
 class SessionApp {
 public:
     virtual ~SessionApp() = default;
@@ -69,8 +63,7 @@ struct SessionResult {
     uint64_t kernel_drops = 0;
 };
 
-SessionResult run_session(const PeerOptions& options, bool offerer, SessionApp& app,
-                          StdioUse stdio);
+SessionResult run_session(const PeerOptions& options, bool offerer, SessionApp& app);
 
 std::string describe_pair(const ice::CandidatePair& pair);
 bool pair_is_relayed(const ice::CandidatePair& pair);

@@ -60,8 +60,8 @@ std::span<const uint8_t> as_bytes(const std::string& s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-std::optional<json> parse_control(const base::Bytes& data) {
-    json j = json::parse(data.begin(), data.end(), nullptr, false);
+std::optional<json> parse_control(std::string_view text) {
+    json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
         return std::nullopt;
     }
@@ -335,7 +335,7 @@ void Sender::maybe_finish() {
 }
 
 void Sender::on_control(peer::Peer& peer, const std::string& text, base::Instant now) {
-    auto j = parse_control(base::Bytes(text.begin(), text.end()));
+    auto j = parse_control(text);
     if (!j) {
         RTCAT_WARN("transfer", "ignoring a malformed control message from the receiver");
         return;
@@ -626,7 +626,7 @@ void Receiver::on_event(peer::Peer& peer, peer::Event& event, base::Instant now)
 }
 
 void Receiver::on_control(peer::Peer& peer, const std::string& text, base::Instant now) {
-    auto j = parse_control(base::Bytes(text.begin(), text.end()));
+    auto j = parse_control(text);
     if (!j) {
         RTCAT_WARN("transfer", "ignoring a malformed control message from the sender");
         return;

@@ -29,20 +29,6 @@ std::string random_ice_chars(size_t n) {
     return out;
 }
 
-sdp::Fingerprint to_sdp(const dtls::Fingerprint& f) {
-    sdp::Fingerprint out;
-    out.algorithm = f.algorithm;
-    out.value = f.value;
-    return out;
-}
-
-dtls::Fingerprint to_dtls(const sdp::Fingerprint& f) {
-    dtls::Fingerprint out;
-    out.algorithm = f.algorithm;
-    out.value = f.value;
-    return out;
-}
-
 } // namespace
 
 Peer::Peer(PeerConfig config, base::Instant now) : config_(std::move(config)) {
@@ -133,7 +119,7 @@ void Peer::maybe_emit_local_description() {
     sdp::LocalParams lp;
     lp.ice_ufrag = local_ufrag_;
     lp.ice_pwd = local_pwd_;
-    lp.fingerprint = to_sdp(config_.certificate.fingerprint("sha-256"));
+    lp.fingerprint = config_.certificate.fingerprint("sha-256");
     lp.max_message_size = config_.max_message_size;
     lp.candidates = local_candidates_;
     lp.end_of_candidates = true;
@@ -172,9 +158,7 @@ void Peer::maybe_start_dtls(base::Instant now) {
     dtls::SessionConfig dc;
     dc.role = dtls_client_ ? dtls::Role::Client : dtls::Role::Server;
     dc.certificate = config_.certificate;
-    for (const auto& f : remote_->fingerprints) {
-        dc.remote_fingerprints.push_back(to_dtls(f));
-    }
+    dc.remote_fingerprints = remote_->fingerprints;
     dc.keylog = config_.keylog;
     dtls_ = std::make_unique<dtls::Session>(std::move(dc), now);
     while (!early_dtls_.empty()) {

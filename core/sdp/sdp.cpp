@@ -556,21 +556,6 @@ bool end_of_candidates(const SessionDescription& sd, const MediaDescription& m) 
     return m.has("end-of-candidates") || sd.has("end-of-candidates");
 }
 
-std::size_t fingerprint_length(std::string_view algorithm) {
-    std::string a = lower(algorithm);
-    if (a == "sha-1")
-        return 20;
-    if (a == "sha-224")
-        return 28;
-    if (a == "sha-256")
-        return 32;
-    if (a == "sha-384")
-        return 48;
-    if (a == "sha-512")
-        return 64;
-    return 0;
-}
-
 base::Result<Fingerprint> parse_fingerprint(std::string_view value) {
     auto [alg, hex] = split_first(value);
     if (alg.empty() || hex.empty())
@@ -598,19 +583,6 @@ base::Result<Fingerprint> parse_fingerprint(std::string_view value) {
         return base::make_error("a=fingerprint: {} digest must be {} bytes, got {}", fp.algorithm,
                                 want, fp.value.size());
     return fp;
-}
-
-std::string format_fingerprint(const Fingerprint& fp) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out = fp.algorithm;
-    out.push_back(' ');
-    for (std::size_t i = 0; i < fp.value.size(); ++i) {
-        if (i)
-            out.push_back(':');
-        out.push_back(kHex[fp.value[i] >> 4]);
-        out.push_back(kHex[fp.value[i] & 0xF]);
-    }
-    return out;
 }
 
 std::optional<Setup> parse_setup(std::string_view value) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/base/result.hpp"
+#include "core/dtls/fingerprint.hpp"
 
 namespace rtcat::sdp {
 
@@ -180,19 +181,19 @@ std::vector<std::string_view> candidates(const MediaDescription& m);
 // a=end-of-candidates at media or session level (RFC 8840 §8.2).
 bool end_of_candidates(const SessionDescription& sd, const MediaDescription& m);
 
-// a=fingerprint:<hash-func> <hex pairs> (RFC 8122 §5). The algorithm is lower-cased.
-struct Fingerprint {
-    std::string algorithm;
-    std::vector<std::uint8_t> value;
-    bool operator==(const Fingerprint&) const = default;
-};
+// a=fingerprint:<hash-func> <hex pairs> (RFC 8122 §5). The algorithm is lower-cased. One type
+// with core/dtls, which checks the peer's certificate against it: the formatting and digest
+// sizes live there (no OpenSSL types in that header).
+using Fingerprint = dtls::Fingerprint;
 // Validates the hex pairs and, for sha-1/224/256/384/512, the digest length. Other algorithms
 // (md5, md2, unknown tokens) parse with their bytes; callers decide what they accept.
 base::Result<Fingerprint> parse_fingerprint(std::string_view value);
 // "sha-256 AB:CD:..." (upper-case hex, as browsers print it).
-std::string format_fingerprint(const Fingerprint& fp);
+using dtls::format_fingerprint;
 // Digest length in bytes of a hash function we know, 0 otherwise.
-std::size_t fingerprint_length(std::string_view algorithm);
+inline std::size_t fingerprint_length(std::string_view algorithm) {
+    return dtls::fingerprint_digest_size(algorithm);
+}
 
 // a=setup (RFC 4145 §4, RFC 8842 §5).
 enum class Setup { ActPass, Active, Passive, HoldConn };
