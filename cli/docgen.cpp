@@ -742,7 +742,8 @@ OptionDoc describe_option(const CLI::Option& opt) {
             doc.metavar = base.empty() ? "VALUE" : base;
         }
         doc.optional_value = opt.get_expected_min() == 0;
-        doc.several_values = opt.get_expected_max() > 1;
+        // allow_extra_args(false): one value per occurrence, repeated (--bind A --bind B).
+        doc.several_values = opt.get_expected_max() > 1 && opt.get_allow_extra_args();
         if (!opt.get_default_str().empty()) {
             doc.notes.insert(doc.notes.begin(),
                              "Default: " + code_span(opt.get_default_str()) + ".");
