@@ -279,7 +279,18 @@ public:
             }
         }
     }
-    void pump(peer::Peer& /*peer*/, base::Instant /*now*/) override {}
+    void pump(peer::Peer& peer, base::Instant now) override {
+        if (close_at_ == base::kNever || now < close_at_) {
+            return;
+        }
+        if (peer.buffered_amount(*local_) > 0) {
+            close_at_ = now + base::ms(10); // still draining: look again soon, without spinning
+            return;
+        }
+        close_at_ = base::kNever;
+        peer.close_channel(*local_, now);
+    }
+    base::Instant poll_timeout() const override { return close_at_; }
     int wants_readable_fd() const override {
         if (stdin_free_ && local_open_ && !eof_ && buffered_ok_) {
             return STDIN_FILENO;
@@ -294,7 +305,9 @@ public:
         }
         if (n <= 0) {
             eof_ = true;
-            peer.close_channel(*local_, now);
+            // Chromium drops a channel's last messages when the stream reset follows them
+            // within milliseconds: close once everything left our queue, after a grace period.
+            close_at_ = now + kCloseGrace;
             return;
         }
         auto r =
@@ -311,6 +324,7 @@ public:
 private:
     static constexpr size_t kHigh = 1 << 20;
     static constexpr size_t kLow = 256 << 10;
+    static constexpr base::Duration kCloseGrace = base::ms(200);
 
     void write_out(const base::Bytes& data) {
         const uint8_t* p = data.data();
@@ -338,6 +352,7 @@ private:
     bool local_closed_ = false;
     bool remote_closed_ = false;
     bool eof_ = false;
+    base::Instant close_at_ = base::kNever;
     bool buffered_ok_ = true;
     std::string error_;
 };
