@@ -16,7 +16,7 @@ namespace rtcat::ice {
 namespace {
 
 const std::filesystem::path kCorpus =
-    std::filesystem::path(RTCAT_SOURCE_DIR) / ".." / "shared" / "corpus" / "sdp";
+    std::filesystem::path(RTCAT_SOURCE_DIR) / "tests" / "data" / "corpus" / "sdp";
 
 TEST(IceCandidate, PriorityFormula) {
     // RFC 8445 §5.1.2.1 with the §5.1.2.2 recommended type preferences.

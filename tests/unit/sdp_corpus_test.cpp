@@ -1,5 +1,5 @@
-// Every file of the shared SDP corpus (../shared/corpus/sdp: real browser and server SDPs, RFC
-// examples, fuzz reproducers) has a committed expected outcome in
+// Every file of the shared SDP corpus (tests/data/corpus/sdp, from ../shared/corpus/sdp: real
+// browser and server SDPs, RFC examples, fuzz reproducers) has a committed expected outcome in
 // tests/data/sdp/corpus_expectations.tsv. "ok" files must round-trip: parse(serialize(p)) == p,
 // serialize is a fixed point after one round, and the number of m-sections and attributes is
 // preserved. Rejected files must fail with the recorded error prefix. A file missing from the
@@ -21,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kCorpus = fs::path(RTCAT_SOURCE_DIR) / ".." / "shared" / "corpus" / "sdp";
+const fs::path kCorpus = fs::path(RTCAT_SOURCE_DIR) / "tests" / "data" / "corpus" / "sdp";
 
 std::string read(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);

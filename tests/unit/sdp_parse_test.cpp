@@ -319,7 +319,7 @@ std::string unescape_go(std::string_view s) {
 
 TEST(SdpCandidateLine, PionAcceptRejectTable) {
     std::ifstream f(std::string(RTCAT_SOURCE_DIR) +
-                    "/../shared/corpus/sdp/candidates/pion_ice_candidate_lines.tsv");
+                    "/tests/data/corpus/sdp/candidates/pion_ice_candidate_lines.tsv");
     if (!f)
         GTEST_SKIP() << "shared corpus not present";
     std::string line;
