@@ -71,9 +71,11 @@ def test_turn_credentials_via_options_and_text_report():
     r = run_rtcat("stun-probe", "--turn", f"turn:{TURN.hostport()}?transport=udp",
                   "--user", "demo", "--pass", "demo", timeout=30)
     check(r.rc == 0, "exit 0", r)
-    for needle in ("TURN turn:", "relayed address  127.0.0.1:", "relay test       ok",
-                   "released         yes", "Verdict: "):
+    for needle in ("TURN turn:", "relay test       ok", "released         yes", "Verdict: "):
         check(needle in r.stdout, f"text report has {needle!r}", r)
+    # coturn relays from any of its listening addresses.
+    check(any(f"relayed address  {ip}:" in r.stdout for ip in TURN.listen),
+          "text report has the relayed address", r)
 
 
 def test_wrong_password_names_realm_with_auth_exit_code():
