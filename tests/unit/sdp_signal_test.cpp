@@ -16,7 +16,7 @@ namespace rtcat::sdp {
 namespace {
 
 namespace fs = std::filesystem;
-const fs::path kCorpus = fs::path(RTCAT_SOURCE_DIR) / ".." / "shared" / "corpus" / "sdp";
+const fs::path kCorpus = fs::path(RTCAT_SOURCE_DIR) / "tests" / "data" / "corpus" / "sdp";
 
 LocalParams params(std::size_t ncand) {
     LocalParams p;
