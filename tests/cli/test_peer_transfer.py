@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from rtcat_test import check, rtcat_binary, run, run_rtcat, run_tests  # noqa: E402
+from rtcat_test import Skip, check, rtcat_binary, run, run_rtcat, run_tests  # noqa: E402
 from coturn import Coturn  # noqa: E402
 
 RTCAT = rtcat_binary()
@@ -120,6 +120,23 @@ def test_directories_json_and_no_overwrite():
         s_rc, r_rc, s_err, r_err = pipeline(tmp, ["send-file", "photos/a.jpg"],
                                             ["answer", "--out", "dl/photos", "--force"])
         check(s_rc == 0 and r_rc == 0, f"--force: {s_rc} {r_rc}\n{s_err}\n{r_err}")
+
+
+def test_ipv6_loopback_only():
+    """Host candidates over IPv6: both peers bound to ::1 only, in a namespace with only lo."""
+    if not have_unshare():
+        raise Skip("unshare -n not available (the IPv6 test needs a namespace with only lo)")
+    with tempfile.TemporaryDirectory() as tmp:
+        random_file(Path(tmp) / "f.bin", 3 << 20)
+        s_rc, r_rc, s_err, r_err = pipeline(tmp, ["send-file", "f.bin", "--bind", "::1", "--json"],
+                                            ["answer", "--out", "dl", "--bind", "::1"])
+        check(s_rc == 0 and r_rc == 0, f"exit codes {s_rc} {r_rc}\n{s_err}\n{r_err}")
+        check(sha256(Path(tmp) / "dl" / "f.bin") == sha256(Path(tmp) / "f.bin"), "differs")
+        summary = json.loads([ln for ln in s_err.splitlines() if ln.startswith("{")][-1])
+        for side in ("local", "remote"):
+            addr = summary["pair"][side]["address"]
+            check(addr.startswith("[::1]:"), f"{side} address {addr} is not [::1]")
+            check(summary["pair"][side]["type"] == "host", f"{summary['pair']}")
 
 
 def test_stdin_source_with_signaling_files():
