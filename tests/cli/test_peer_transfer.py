@@ -9,6 +9,9 @@ Every peer stays on loopback: either inside `unshare -n` (a namespace with only 
 import hashlib
 import json
 import os
+import pty
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -137,6 +140,46 @@ def test_ipv6_loopback_only():
             addr = summary["pair"][side]["address"]
             check(addr.startswith("[::1]:"), f"{side} address {addr} is not [::1]")
             check(summary["pair"][side]["type"] == "host", f"{summary['pair']}")
+
+
+def test_progress_on_a_terminal_only():
+    """Progress (bytes, rate, ETA) is drawn on stderr when it is a terminal, on both sides; the
+    pipelines above (stderr to files) show that it is absent otherwise."""
+    if not have_unshare():
+        raise Skip("unshare -n not available")
+    with tempfile.TemporaryDirectory() as tmp:
+        random_file(Path(tmp) / "big.bin", 96 << 20)
+        ptys = [pty.openpty() for _ in range(2)]
+        names = [os.ttyname(slave) for _, slave in ptys]
+        script = (f"ip link set lo up && cd '{tmp}' && mkfifo back && "
+                  f"'{RTCAT}' send-file big.bin <back 2>{names[0]} | "
+                  f"'{RTCAT}' answer --out dl >back 2>{names[1]}")
+        p = subprocess.Popen(["unshare", "-n", "bash", "-c", script])
+        # Our copies of the terminals' slave ends stay open until the pipeline is over: the
+        # shell opens them by name, and a master whose slaves are all closed reads EIO.
+        out = [b"", b""]
+        masters = {master: i for i, (master, _) in enumerate(ptys)}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = p.poll() is not None
+            ready, _, _ = select.select(list(masters), [], [], 0.2)
+            for fd in ready:
+                out[masters[fd]] += os.read(fd, 65536)
+            if done and not ready:
+                break
+        if p.poll() is None:
+            p.kill()
+        rc = p.wait(timeout=10)
+        for master, slave in ptys:
+            os.close(master)
+            os.close(slave)
+        check(rc == 0, f"pipeline exit {rc}\n{out}")
+        check(sha256(Path(tmp) / "dl" / "big.bin") == sha256(Path(tmp) / "big.bin"), "differs")
+        for side, text in zip(("sender", "receiver"), (o.decode(errors="replace") for o in out)):
+            line = re.compile(r"big\.bin  [0-9.]+ (?:B|KiB|MiB) / 96\.0 MiB  [0-9.]+ MB/s  "
+                              r"ETA \d+:\d\d")
+            check(line.search(text), f"{side}: no progress line on its terminal:\n{text!r}")
+            check("\r" in text and "verified" in text, f"{side}: {text!r}")
 
 
 def test_stdin_source_with_signaling_files():
