@@ -14,6 +14,8 @@ PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev python3 groff-base git
     # demo + network tests: STUN/TURN server, namespaces, NAT, unshare
     coturn iproute2 nftables procps util-linux
+    # README examples test: a real sshd on 127.0.0.1 inside the test's namespace
+    openssh-server openssh-client
     # browser interop: Debian's Chromium driven by node + playwright-core (npm ships with the
     # machine's nodejs; tests/interop/setup.sh installs playwright-core)
     chromium nodejs
