@@ -17,6 +17,11 @@ namespace {
 
 // RFC 8831 §6.2 / RFC 8832: stream id 65535 is reserved, ids go up to 65534.
 constexpr std::uint32_t kStreamLimit = sctp::tuning::kMaxStreams;
+// Messages held for a re-opened stream id while our side of its previous channel still closes
+// (see Reopen). The hold lasts until our outgoing reset is acknowledged: a round trip, a few
+// RTOs under loss. 4 MiB is the association's receive window, what a peer can reasonably have
+// sent meanwhile; beyond it a peer is misbehaving and the excess is dropped and counted.
+constexpr std::size_t kMaxHeldReopenBytes = 4 * 1024 * 1024;
 
 struct Outgoing {
     base::Bytes data;
@@ -43,15 +48,36 @@ struct Channel {
     std::size_t low_threshold = 0;
 };
 
+// RFC 8831 §6.7 leaves a race in stream-id reuse. Both directions of a closing channel are reset
+// (RFC 6525) and each side frees the id once it knows both resets were performed: the peer knows
+// it when OUR reset request arrives (it answers it) and its own was answered; we know it only
+// when the peer's answer to our request arrives. If that answer is lost, we retransmit our
+// request an RTO later, but the peer has already reused the id: its DATA_CHANNEL_OPEN (and the
+// first messages) for the next channel reach us while the previous channel is still in our
+// table. Dropping that OPEN loses the channel for good (SCTP acknowledged it), which stalled
+// rtcat-file transfers at file boundaries under loss. Since the peer had already reset its
+// outgoing stream (in_reset_done), such an OPEN can only be for a new channel: it and what
+// follows it on the stream are held here and replayed when the old channel is removed, so the
+// application sees ChannelClosed, then ChannelOpen for the same id. Our DATA_CHANNEL_ACK is
+// queued only then, after our reset was performed, so it starts the stream's new SSN sequence
+// as the peer expects (RFC 6525: a performed outgoing reset restarts the stream's SSNs at 0).
+struct Reopen {
+    ChannelOptions options;
+    std::deque<sctp::event::Message> held;
+    std::size_t held_bytes = 0;
+    bool peer_reset = false; // the peer already closed the re-opened channel as well
+};
+
 } // namespace
 
 struct DataChannels::Impl {
     Config config;
     sctp::Association assoc;
     std::map<std::uint16_t, Channel> channels;
-    std::deque<std::uint16_t> ready;      // channels with queued work, round robin
-    std::optional<std::uint16_t> current; // channel whose head message is partly handed over
-    std::vector<std::uint16_t> resets;    // outgoing resets to (re)issue
+    std::map<std::uint16_t, Reopen> reopens; // see Reopen
+    std::deque<std::uint16_t> ready;         // channels with queued work, round robin
+    std::optional<std::uint16_t> current;    // channel whose head message is partly handed over
+    std::vector<std::uint16_t> resets;       // outgoing resets to (re)issue
     std::deque<Event> events;
     bool connected = false;
     bool closed = false;
@@ -140,6 +166,7 @@ struct DataChannels::Impl {
         for (auto& [id, ch] : channels)
             events.emplace_back(event::ChannelClosed{id});
         channels.clear();
+        reopens.clear();
         ready.clear();
         current.reset();
         resets.clear();
@@ -151,7 +178,16 @@ struct DataChannels::Impl {
             Channel* ch = find(id);
             if (ch == nullptr)
                 return;
-            if (sr.incoming) {
+            bool incoming = sr.incoming;
+            if (incoming && ch->in_reset_done) {
+                // Our incoming stream was reset already: this reset closes the channel the peer
+                // re-opened on the id meanwhile (still held, see Reopen), not the old one.
+                if (auto it = reopens.find(id); it != reopens.end()) {
+                    it->second.peer_reset = true;
+                    incoming = false;
+                }
+            }
+            if (incoming) {
                 // RFC 8831 §6.7: the peer reset its outgoing stream; reset ours back.
                 ch->in_reset_done = true;
                 if (!ch->close_requested) {
@@ -187,11 +223,40 @@ struct DataChannels::Impl {
         std::erase(ready, id);
         std::erase(resets, id);
         events.emplace_back(event::ChannelClosed{id});
+        // The peer already re-opened this id (see Reopen): the new channel starts now.
+        if (auto it = reopens.find(id); it != reopens.end()) {
+            Reopen r = std::move(it->second);
+            reopens.erase(it);
+            RTCAT_DEBUG("dcep", "stream {} re-opened by the peer: {} held message(s) replayed", id,
+                        r.held.size());
+            accept_open(id, std::move(r.options));
+            for (auto& m : r.held)
+                on(m);
+            if (r.peer_reset) {
+                // RFC 8831 §6.7: reset ours back, as for any channel the peer closes.
+                Channel& nc = channels.at(id);
+                nc.in_reset_done = true;
+                nc.close_requested = true;
+                schedule(nc);
+            }
+        }
     }
 
     void on(sctp::event::Message& m) {
         if (m.ppid == ppid::kDcep) {
             on_dcep(m.stream, m.data);
+            return;
+        }
+        if (auto it = reopens.find(m.stream); it != reopens.end()) {
+            Reopen& r = it->second;
+            if (r.held_bytes + m.data.size() > kMaxHeldReopenBytes) {
+                ++stats.dropped_messages;
+                RTCAT_WARN("dcep", "re-opened stream {}: over {} bytes held, message dropped",
+                           m.stream, kMaxHeldReopenBytes);
+                return;
+            }
+            r.held_bytes += m.data.size();
+            r.held.push_back(std::move(m));
             return;
         }
         Channel* ch = find(m.stream);
@@ -233,6 +298,19 @@ struct DataChannels::Impl {
         events.emplace_back(event::Message{m.stream, binary, std::move(m.data)});
     }
 
+    // A channel the peer opened (DATA_CHANNEL_OPEN on a free id).
+    void accept_open(std::uint16_t id, ChannelOptions options) {
+        Channel c;
+        c.info.id = id;
+        c.info.options = std::move(options);
+        c.acked = true;
+        auto [it, inserted] = channels.emplace(id, std::move(c));
+        Channel& nc = it->second;
+        // RFC 8832 §6: answer with DATA_CHANNEL_ACK on the same stream.
+        enqueue(nc, Outgoing{.data = encode_ack(), .ppid = ppid::kDcep});
+        emit_open(nc);
+    }
+
     void on_dcep(std::uint16_t id, const base::Bytes& payload) {
         auto msg = decode(payload);
         if (!msg) {
@@ -241,23 +319,39 @@ struct DataChannels::Impl {
             return;
         }
         Channel* ch = find(id);
+        if (reopens.contains(id)) {
+            // Only the peer's OPEN may precede the messages of a held re-open.
+            ++stats.bad_dcep;
+            RTCAT_DEBUG("dcep", "DCEP message on re-opened stream {} ignored", id);
+            return;
+        }
         if (auto* open = std::get_if<OpenMessage>(&*msg)) {
-            if (ch != nullptr || id >= kStreamLimit - 1 + 1 || closed) {
+            if (id >= kStreamLimit || closed) {
+                ++stats.bad_dcep;
+                RTCAT_DEBUG("dcep", "DATA_CHANNEL_OPEN on stream {} ignored", id);
+                return;
+            }
+            if (ch != nullptr) {
+                if (ch->in_reset_done) {
+                    // The peer finished closing the previous channel and re-used the id before
+                    // our own reset was answered: see Reopen.
+                    RTCAT_DEBUG("dcep",
+                                "DATA_CHANNEL_OPEN on stream {} held until its "
+                                "previous channel is closed",
+                                id);
+                    ++stats.deferred_opens;
+                    Reopen r;
+                    r.options = std::move(open->options);
+                    reopens.emplace(id, std::move(r));
+                    return;
+                }
                 // RFC 8832 §6: the id is ours (glare is impossible with the parity rule) or
-                // already open: a misbehaving peer.
+                // still open: a misbehaving peer.
                 ++stats.bad_dcep;
                 RTCAT_DEBUG("dcep", "DATA_CHANNEL_OPEN on busy stream {} ignored", id);
                 return;
             }
-            Channel c;
-            c.info.id = id;
-            c.info.options = std::move(open->options);
-            c.acked = true;
-            auto [it, inserted] = channels.emplace(id, std::move(c));
-            Channel& nc = it->second;
-            // RFC 8832 §6: answer with DATA_CHANNEL_ACK on the same stream.
-            enqueue(nc, Outgoing{.data = encode_ack(), .ppid = ppid::kDcep});
-            emit_open(nc);
+            accept_open(id, std::move(open->options));
             return;
         }
         // DATA_CHANNEL_ACK
@@ -302,6 +396,8 @@ struct DataChannels::Impl {
             p.end_of_message = slice == remaining;
             auto r = assoc.send(p, base::ByteView(m.data).subspan(m.offset, slice));
             if (!r) {
+                if (assoc.down())
+                    return Push::Dropped; // reported once, by the association's Down event
                 RTCAT_WARN("dcep", "send on stream {} failed: {}", ch.info.id, r.error().message);
                 ++stats.dropped_messages;
                 if (m.counted > 0)
@@ -352,6 +448,8 @@ struct DataChannels::Impl {
             }
             Outgoing& m = ch->queue.front();
             Push r = push(*ch, m);
+            if (r == Push::Dropped && assoc.down())
+                break; // the Down event closes every channel: nothing more can be sent
             if (r == Push::Blocked) {
                 if (m.offset > 0) {
                     current = id; // explicit EOR locks the stream until the message ends
@@ -477,7 +575,7 @@ base::Result<std::uint16_t> DataChannels::open(ChannelOptions options) {
 base::Result<void> DataChannels::send(std::uint16_t id, std::span<const std::uint8_t> data,
                                       bool binary) {
     auto& d = *impl_;
-    if (d.closed)
+    if (d.closed || d.assoc.down())
         return base::make_error("association closed");
     Channel* ch = d.find(id);
     if (ch == nullptr)

@@ -12,7 +12,10 @@
 //   bufferedAmount: queued, not yet sent; usrsctp's own 4 MiB send buffer is not counted).
 // - Closing (RFC 8831 §6.7): close() resets our outgoing stream once its queued messages are
 //   handed over; when the peer resets its outgoing stream we reset ours back. ChannelClosed is
-//   emitted when both directions are reset; the id is then free for reuse.
+//   emitted when both directions are reset; the id is then free for reuse. The peer may learn
+//   that first and re-open the id while our reset is still unanswered: its DATA_CHANNEL_OPEN and
+//   messages are then held until the old channel is closed here (ChannelClosed, then
+//   ChannelOpen for the same id).
 // - When the association goes down every open channel gets ChannelClosed, then Closed.
 // - usrsctp is one stack per process: an input to one DataChannels may make packets/events ready
 //   on another in the same process (see core/sctp/stack.hpp).
@@ -114,6 +117,9 @@ public:
         std::uint64_t bytes_out = 0;
         std::uint64_t dropped_messages = 0; // unknown stream, bad PPID, oversized, send failure
         std::uint64_t bad_dcep = 0;         // malformed or unexpected DCEP messages
+        // DATA_CHANNEL_OPENs for an id whose previous channel was still closing on our side
+        // (the peer re-used it first): held, then opened once the old channel was gone.
+        std::uint64_t deferred_opens = 0;
         std::size_t largest_packet_out = 0;
     };
     Stats stats() const;

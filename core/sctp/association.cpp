@@ -77,6 +77,7 @@ struct Association::Impl {
     bool partial_dropping = false;
     event::Message partial_meta;
     base::Bytes notification;
+    bool read_side_closed = false; // the last read ended on EOF or an error, not EWOULDBLOCK
 
     static void output(void* handle, const std::uint8_t* data, std::size_t size) {
         auto* self = static_cast<Impl*>(handle);
@@ -116,7 +117,7 @@ struct Association::Impl {
         // one accumulator suffices. No I-DATA (RFC 8260): interleaving stays off.
         set_option(sock, IPPROTO_SCTP, SCTP_FRAGMENT_INTERLEAVE, off);
 
-        // RFC 8831 §6.2: negotiate 65535 streams in each direction.
+        // Streams in each direction: see tuning::kMaxStreams (RFC 8831 §6.2 and why fewer).
         struct sctp_initmsg init {};
         init.sinit_num_ostreams = tuning::kMaxStreams;
         init.sinit_max_instreams = tuning::kMaxStreams;
@@ -194,8 +195,14 @@ struct Association::Impl {
             int flags = 0;
             ssize_t n = usrsctp_recvv(sock, rbuf.get(), tuning::kReceiveSlice, nullptr, &fromlen,
                                       &info, &infolen, &infotype, &flags);
-            if (n <= 0)
-                break; // EWOULDBLOCK, or the association is gone (reported by notification)
+            if (n <= 0) {
+                // EWOULDBLOCK: drained. Anything else (EOF, an error) is reported by
+                // notification; the socket then stays "readable" for good, which must not make
+                // poll_timeout() due forever.
+                const bool would_block = n < 0 && (errno == EWOULDBLOCK || errno == EAGAIN);
+                read_side_closed = !would_block;
+                break;
+            }
             auto size = static_cast<std::size_t>(n);
             if ((flags & MSG_NOTIFICATION) != 0) {
                 notification.insert(notification.end(), rbuf.get(), rbuf.get() + size);
@@ -378,6 +385,17 @@ std::optional<Event> Association::poll_event() {
 base::Instant Association::poll_timeout() const {
     if (impl_->is_down || impl_->sock == nullptr)
         return base::kNever;
+    // usrsctp is one stack with one timer wheel: another association's input (its tick) may
+    // have fired OUR timers (delayed SACK, T3 retransmission, heartbeat, stream-reset
+    // retransmission) and left packets in our outbox or data/notifications on our socket.
+    // Nothing else tells our owner, and waiting for our own next tick is not enough: that
+    // deadline moves with the shared tick, so a driver that serves the associations in a fixed
+    // order can starve one of them for as long as the other keeps ticking (with SACKs held back
+    // a lossy transfer degrades to RTO-driven recovery). Work already waiting is due at once.
+    if (!impl_->outbox.empty())
+        return stack::last_tick();
+    if (!impl_->read_side_closed && (usrsctp_get_events(impl_->sock) & SCTP_EVENT_READ) != 0)
+        return stack::last_tick();
     return stack::last_tick() + tuning::kTimerTick;
 }
 
@@ -404,6 +422,11 @@ base::Result<std::size_t> Association::send(const SendParams& params, base::Byte
         int e = errno;
         if (e == EWOULDBLOCK || e == EAGAIN)
             return std::size_t{0};
+        // The association is gone (ABORT received, or given up) even if its notification is
+        // still unread in the socket: mark it down now, or every queued message would fail
+        // one by one against a dead association.
+        if (e == ECONNRESET || e == EPIPE || e == ENOTCONN || e == ESHUTDOWN)
+            impl_->fail("send failed: " + errno_text(e));
         return base::make_error("usrsctp_sendv: {}", errno_text(e));
     }
     return static_cast<std::size_t>(n);

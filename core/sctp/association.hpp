@@ -5,8 +5,10 @@
 // poll_timeout().
 //
 // Note: usrsctp is one stack per process and its timers are global (see stack.hpp): an input to
-// one Association may produce packets/events on another one in the same process. Drivers of
-// several associations (tests) drain all of them after every step.
+// one Association may produce packets/events on another one in the same process. That other
+// association then reports itself due (poll_timeout() <= the caller's now), so a driver that
+// fires each machine's timeout when it is due picks the output up without knowing about the
+// sharing.
 //
 // Wire format details the caller relies on:
 // - Both sides actively connect (RFC 8841 §10: simultaneous open), each to its own AF_CONN handle.
@@ -94,7 +96,9 @@ public:
     void handle_timeout(base::Instant now);
     std::optional<base::Bytes> poll_transmit();
     std::optional<Event> poll_event();
-    // Next timer tick while the association lives, base::kNever once it is down.
+    // Next timer tick while the association lives, base::kNever once it is down. Already due
+    // (the last tick) when packets or socket data are waiting that another association's input
+    // produced (shared timer wheel): handle_timeout() then collects them.
     base::Instant poll_timeout() const;
 
     // Hands (part of) one message to usrsctp. Returns the number of bytes accepted: 0 when the

@@ -75,6 +75,8 @@ public:
                   std::uint32_t seed = 1)
         : a(ca, now), b(cb, now), loss_(loss), rng_(seed), seed_(seed) {}
 
+    // usrsctp's own clock moves with `now` only (see sctp_test_wallclock.hpp).
+    test_clock::ScopedVirtualWallClock virtual_wall_clock;
     base::Instant now = kStart;
     Side a;
     Side b;
@@ -322,13 +324,16 @@ TEST(DcepDataChannels, MaxRetransmitsZeroDropsButNeverBlocks) {
         m[1] = static_cast<std::uint8_t>(i);
         ASSERT_TRUE(link.a.dc.send(id, m, true).ok());
     }
-    link.run_for(5s);
+    // At 20% loss the sender needs about a minute of virtual time to put all 500 messages on
+    // the wire: with max-retransmits 0 nothing is retransmitted, but a lost window tail still
+    // costs a T3 timeout (RTO >= 200 ms, doubling) before the abandoned chunks are skipped by a
+    // FORWARD-TSN (RFC 3758 §3.5). The old 5 s window saw ~165 arrive with most messages still
+    // queued at the sender, which looked like heavy over-dropping; once everything is sent, ~84%
+    // arrive (seed 3): 1 - loss for one message per packet (lost SACKs cost time, not messages).
+    link.run_for(65s);
     auto got = link.b.messages(id);
     EXPECT_LT(got.size(), static_cast<std::size_t>(kCount)) << "with 20% loss some must be lost";
-    // Not only the lost packets go: with max-retransmits 0 a T3 expiry abandons everything in
-    // flight, and with a SACK every 4th packet (tuning.hpp) lost SACKs cause more of those. The
-    // property under test is "drops but keeps flowing", so the floor is loose.
-    EXPECT_GT(got.size(), static_cast<std::size_t>(kCount / 4));
+    EXPECT_GT(got.size(), static_cast<std::size_t>(kCount * 7 / 10));
     // Ordered channel: what arrives arrives in order.
     int last = -1;
     for (auto& m : got) {
@@ -407,6 +412,134 @@ TEST(DcepDataChannels, CloseFromEitherSideAndReuseIds) {
                link.b.count<event::ChannelClosed>() == 2;
     }));
     EXPECT_FALSE(link.b.dc.send(again, pattern(5, 5), true).ok());
+}
+
+// True when the SCTP packet carries a RE-CONFIG chunk (RFC 6525 §3.1, type 130) with a
+// Re-configuration Response parameter (§4.4, type 16).
+bool carries_reconfig_response(const base::Bytes& p) {
+    std::size_t off = 12; // common header
+    while (off + 4 <= p.size()) {
+        const std::size_t len = (std::size_t{p[off + 2]} << 8) | p[off + 3];
+        if (len < 4)
+            return false;
+        if (p[off] == 130) {
+            for (std::size_t q = off + 4; q + 4 <= off + len && q + 4 <= p.size();) {
+                const std::size_t plen = (std::size_t{p[q + 2]} << 8) | p[q + 3];
+                if (((std::size_t{p[q]} << 8) | p[q + 1]) == 16)
+                    return true;
+                if (plen < 4)
+                    break;
+                q += (plen + 3) & ~std::size_t{3};
+            }
+        }
+        off += (len + 3) & ~std::size_t{3};
+    }
+    return false;
+}
+
+// The stream-id reuse race of RFC 8831 §6.7 (the rtcat-file stall at 20% loss): a closes a
+// channel, b resets back, a answers b's reset and so frees the id, but that answer is lost. a
+// re-opens the id at once; b still waits for its own reset to be answered when the new
+// DATA_CHANNEL_OPEN and a first message arrive. b must hold them, not drop them (SCTP has
+// acknowledged them: nothing would ever resend them), and open the channel once its reset is
+// answered (b retransmits the request an RTO later).
+TEST(DcepDataChannels, ReopenWhileOurResetIsUnansweredIsHeld) {
+    Link link;
+    link.connect();
+    auto id = *link.a.dc.open(named("one"));
+    ASSERT_TRUE(link.run_until([&] { return link.b.count<event::ChannelOpen>() == 1; }));
+    ASSERT_TRUE(link.a.dc.send(id, pattern(1000, 1), true).ok());
+    int responses_dropped = 0;
+    link.a_to_b_filter = [&](base::Bytes& p) {
+        if (responses_dropped == 0 && link.a.count<event::ChannelClosed>() == 1 &&
+            carries_reconfig_response(p)) {
+            ++responses_dropped;
+            return false; // a's answer to b's reset request
+        }
+        return true;
+    };
+    link.a.dc.close(id);
+    ASSERT_TRUE(link.run_until([&] { return link.a.count<event::ChannelClosed>() == 1; }));
+    link.pump();
+    ASSERT_EQ(responses_dropped, 1);
+    EXPECT_EQ(link.b.count<event::ChannelClosed>(), 0) << "b's reset is still unanswered";
+
+    // a considers the id free and re-uses it, with a message right behind the OPEN.
+    auto again = *link.a.dc.open(named("two", "p2"));
+    ASSERT_EQ(again, id);
+    ASSERT_TRUE(link.a.dc.send(again, pattern(2000, 2), true).ok());
+    link.pump();
+    EXPECT_EQ(link.b.dc.stats().deferred_opens, 1u);
+    EXPECT_EQ(link.b.count<event::ChannelOpen>(), 1) << "held until the old channel is closed";
+
+    ASSERT_TRUE(link.run_until([&] {
+        return link.b.count<event::ChannelOpen>() == 2 && link.a.count<event::ChannelOpen>() == 2 &&
+               link.b.messages(again).size() == 2;
+    }));
+    EXPECT_EQ(link.b.dc.stats().bad_dcep, 0u);
+    // b: the old channel closes before the new one opens, on the same id.
+    std::vector<std::string> order;
+    for (const auto& e : link.b.events) {
+        if (auto* o = std::get_if<event::ChannelOpen>(&e))
+            order.push_back("open:" + o->channel.options.label);
+        else if (auto* c = std::get_if<event::ChannelClosed>(&e))
+            order.push_back("closed:" + std::to_string(c->id));
+    }
+    const std::vector<std::string> expected = {"open:one", "closed:" + std::to_string(id),
+                                               "open:two"};
+    EXPECT_EQ(order, expected);
+    auto opens = link.b.all<event::ChannelOpen>();
+    EXPECT_EQ(opens[1].channel.id, id);
+    EXPECT_TRUE(opens[1].remote);
+    EXPECT_EQ(opens[1].channel.options.protocol, "p2");
+    EXPECT_EQ(link.b.messages(again)[1].data, pattern(2000, 2));
+
+    // The re-opened channel works both ways and closes normally.
+    ASSERT_TRUE(link.b.dc.send(again, pattern(30, 3), true).ok());
+    ASSERT_TRUE(link.run_until([&] { return link.a.messages(again).size() == 1; }));
+    link.b.dc.close(again);
+    ASSERT_TRUE(link.run_until([&] {
+        return link.a.count<event::ChannelClosed>() == 2 &&
+               link.b.count<event::ChannelClosed>() == 2;
+    }));
+}
+
+// Same race, and the peer also closes the re-opened channel before b could release the old one:
+// the held channel opens, delivers what it got, then closes (b resets back, RFC 8831 §6.7).
+TEST(DcepDataChannels, ReopenedAndClosedAgainWhileHeld) {
+    Link link;
+    link.connect();
+    auto id = *link.a.dc.open(named("one"));
+    ASSERT_TRUE(link.run_until([&] { return link.b.count<event::ChannelOpen>() == 1; }));
+    int responses_dropped = 0;
+    link.a_to_b_filter = [&](base::Bytes& p) {
+        if (responses_dropped == 0 && link.a.count<event::ChannelClosed>() == 1 &&
+            carries_reconfig_response(p)) {
+            ++responses_dropped;
+            return false;
+        }
+        return true;
+    };
+    link.a.dc.close(id);
+    ASSERT_TRUE(link.run_until([&] { return link.a.count<event::ChannelClosed>() == 1; }));
+    link.pump();
+    ASSERT_EQ(responses_dropped, 1);
+    auto again = *link.a.dc.open(named("two"));
+    ASSERT_EQ(again, id);
+    ASSERT_TRUE(link.a.dc.send(again, pattern(500, 4), true).ok());
+    link.a.dc.close(again);
+    ASSERT_TRUE(link.run_until([&] {
+        return link.a.count<event::ChannelClosed>() == 2 &&
+               link.b.count<event::ChannelClosed>() == 2;
+    }));
+    EXPECT_EQ(link.b.count<event::ChannelOpen>(), 2);
+    ASSERT_EQ(link.b.messages(again).size(), 1u);
+    EXPECT_EQ(link.b.messages(again)[0].data, pattern(500, 4));
+    EXPECT_EQ(link.b.dc.stats().bad_dcep, 0u);
+    // The id is usable once more.
+    auto third = *link.a.dc.open(named("three"));
+    EXPECT_EQ(third, id);
+    ASSERT_TRUE(link.run_until([&] { return link.b.count<event::ChannelOpen>() == 3; }));
 }
 
 TEST(DcepDataChannels, ManyChannels) {

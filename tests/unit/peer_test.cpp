@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <vector>
 
 #include "cli/transfer.hpp"
 #include "core/base/sha256.hpp"
@@ -41,6 +45,9 @@ struct Side {
 };
 
 struct Pair {
+    // usrsctp and libssl see virtual time only: no real CPU time of this process in their RTT
+    // samples and timers (see sctp_test_wallclock.hpp).
+    test_clock::ScopedVirtualWallClock virtual_wall_clock;
     sim::Network net;
     Side a, b;
     sim::Endpoint ea, eb;
@@ -377,7 +384,14 @@ void write_random(const fs::path& p, size_t size, uint64_t seed) {
         .write(reinterpret_cast<const char*>(d.data()), static_cast<std::streamsize>(d.size()));
 }
 
-void transfer_over(double loss, uint64_t seed) {
+constexpr size_t kBigFile = 3 * 1024 * 1024 + 17;
+
+// Sends a.bin (first_file_size bytes), dir/empty.bin and dir/sub/b.bin from a to b: three file
+// channels, the second and third on the same stream id (the id is free again after the ack).
+// `took`, if given, receives the virtual time the transfer took.
+void transfer_over(double loss, uint64_t seed, size_t first_file_size = kBigFile,
+                   base::Duration limit = std::chrono::seconds(600),
+                   base::Duration* took = nullptr) {
     sim::LinkParams link;
     link.loss = loss;
     link.delay = base::ms(5);
@@ -387,7 +401,7 @@ void transfer_over(double loss, uint64_t seed) {
     SCOPED_TRACE(p.net.describe());
     auto src = temp_dir("src");
     auto dst = temp_dir("dst");
-    write_random(src / "a.bin", 3 * 1024 * 1024 + 17, seed);
+    write_random(src / "a.bin", first_file_size, seed);
     fs::create_directories(src / "dir" / "sub");
     write_random(src / "dir" / "sub" / "b.bin", 100000, seed + 1);
     write_random(src / "dir" / "empty.bin", 0, seed + 2);
@@ -415,16 +429,22 @@ void transfer_over(double loss, uint64_t seed) {
             sender.pump(*p.a.peer, n);
         }
     };
-    p.run(std::chrono::seconds(600),
+    const Instant start = p.now;
+    p.run(limit,
           [&] { return (sender.finished() && receiver.finished()) || p.a.failed || p.b.failed; });
+    if (took != nullptr) {
+        *took = p.now - start;
+    }
     ASSERT_FALSE(p.a.failed.has_value()) << p.a.failed->reason;
     ASSERT_FALSE(p.b.failed.has_value()) << p.b.failed->reason;
     ASSERT_TRUE(sender.finished())
         << "sender results " << sender.results().size() << ", receiver results "
         << receiver.results().size() << ", receiver finished " << receiver.finished() << ", t "
         << base::to_ms(p.now - t0()) << " ms, bytes sent " << sender.progress().bytes_done
-        << ", received " << receiver.progress().bytes_done;
-    ASSERT_TRUE(receiver.finished());
+        << ", received " << receiver.progress().bytes_done << ", a.dcep bad "
+        << p.a.peer->stats().sctp.bad_dcep << ", b.dcep bad " << p.b.peer->stats().sctp.bad_dcep;
+    ASSERT_TRUE(receiver.finished())
+        << "sender error: " << sender.error() << "; receiver error: " << receiver.error();
     EXPECT_FALSE(sender.failed()) << sender.error();
     EXPECT_FALSE(receiver.failed()) << receiver.error();
     EXPECT_EQ(file_sha(src / "a.bin"), file_sha(dst / "a.bin"));
@@ -432,7 +452,7 @@ void transfer_over(double loss, uint64_t seed) {
     EXPECT_TRUE(fs::exists(dst / "dir" / "empty.bin"));
     EXPECT_EQ(fs::file_size(dst / "dir" / "empty.bin"), 0u);
     EXPECT_FALSE(fs::exists(dst / "a.bin.part"));
-    ASSERT_EQ(sender.results().size(), 3u);
+    EXPECT_EQ(sender.results().size(), 3u);
     for (const auto& r : sender.results()) {
         EXPECT_TRUE(r.ok) << r.name << ": " << r.error;
     }
@@ -446,12 +466,70 @@ TEST(PeerTransfer, ByteIdenticalWithoutLoss) {
 TEST(PeerTransfer, ByteIdenticalAtFivePercentLoss) {
     transfer_over(0.05, 22);
 }
-// KNOWN BUG, disabled so the suite stays deterministic: in about 1 run in 10 the transfer stalls
-// at a file-channel boundary (2 of 3 files acknowledged, the third never starts, no failure
-// event) — seen with the file channel closed on ack and closed right after the last byte alike.
-// Run with --gtest_also_run_disabled_tests to reproduce.
-TEST(PeerTransfer, DISABLED_ByteIdenticalAtTwentyPercentLoss) {
-    transfer_over(0.20, 23);
+
+// 20% loss each way (plus reordering and duplication), over many seeds. This stalled at a file
+// boundary about one run in ten (2 of 3 files acknowledged, the third never started), for three
+// reasons, each fixed where it lives:
+// - core/dcep: the receiver dropped the DATA_CHANNEL_OPEN of the third file's channel, sent on
+//   the stream id the second file's channel had just freed, whenever the sender's answer to the
+//   receiver's stream reset was lost (the sender already considered the id free; SCTP had
+//   acknowledged the OPEN, so nothing resent it). See Reopen in data_channels.cpp and
+//   DcepDataChannels.ReopenWhileOurResetIsUnansweredIsHeld.
+// - core/sctp: the shared usrsctp timer wheel put the receiver's delayed SACKs and
+//   retransmissions in its outbox during the SENDER's ticks and nothing made the receiver due,
+//   so they waited for its next inbound packet (SctpAssociation.TimerOutputOfAnother...).
+// - this harness: usrsctp's clock included the test process's real CPU time, so on a loaded
+//   machine an RTT sample of hundreds of ms set RTO to seconds (ScopedVirtualWallClock in Pair).
+// The last two only slowed transfers down, but into the 600 s limit. What remains is SCTP at
+// 20% loss: mostly RTO-driven recovery (RTO.min 200 ms, backing off to RTO.max 10 s when a
+// retransmission and its SACK are lost again), about 12 KB/s and a long tail for the control
+// round trips. 3 MiB takes 100..600 s of virtual time; with a 512 KiB first file (still several
+// 64 KiB messages, every channel boundary) runs took 8..330 s (median ~33 s). The limit is
+// generous because a stall is forever and a slow run is not a bug; it costs no real time.
+//
+// KNOWN, separate: in 0.5..1% of runs (with or without the fixes above) usrsctp aborts the
+// association at 20% loss ("association lost": a max-retransmission abort, Association.Max.Retrans
+// = 10, the peer sees the ABORT). The transfer then fails loudly, not silently. The default suite
+// runs a few seeds; the soak below runs many (see the report of the fix for the numbers).
+constexpr size_t kLossyFirstFile = 512 * 1024 + 17;
+
+class PeerTransferAtTwentyPercentLoss : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(PeerTransferAtTwentyPercentLoss, ByteIdentical) {
+    transfer_over(0.20, GetParam(), kLossyFirstFile, std::chrono::seconds(1800));
+}
+
+INSTANTIATE_TEST_SUITE_P(PeerTransfer, PeerTransferAtTwentyPercentLoss,
+                         ::testing::Range<uint64_t>(1, 9));
+
+// The big run (not in the default suite): RTCAT_SOAK_SEEDS seeds (default 200) of the 20% test
+// above, then a summary of the virtual durations. RTCAT_SOAK_BIG=1 sends the 3 MiB file instead.
+TEST(PeerTransferSoak, DISABLED_TwentyPercentLossManySeeds) {
+    const char* env = std::getenv("RTCAT_SOAK_SEEDS");
+    const uint64_t seeds = env != nullptr ? std::strtoull(env, nullptr, 10) : 200;
+    const bool big = std::getenv("RTCAT_SOAK_BIG") != nullptr;
+    std::vector<double> secs;
+    int failed = 0;
+    for (uint64_t seed = 1000; seed < 1000 + seeds; ++seed) {
+        SCOPED_TRACE(::testing::Message() << "seed " << seed);
+        const auto* result = ::testing::UnitTest::GetInstance()->current_test_info()->result();
+        const int parts_before = result->total_part_count();
+        base::Duration took{};
+        transfer_over(0.20, seed, big ? kBigFile : kLossyFirstFile, std::chrono::seconds(3600),
+                      &took);
+        if (result->total_part_count() != parts_before) {
+            ++failed;
+            continue;
+        }
+        secs.push_back(base::to_ms(took) / 1000.0);
+    }
+    std::sort(secs.begin(), secs.end());
+    if (!secs.empty()) {
+        std::printf("%zu/%llu transfers at 20%% loss ok (%d failed): virtual seconds min %.1f "
+                    "median %.1f p90 %.1f max %.1f\n",
+                    secs.size(), static_cast<unsigned long long>(seeds), failed, secs.front(),
+                    secs[secs.size() / 2], secs[secs.size() * 9 / 10], secs.back());
+    }
 }
 
 TEST(PeerTransfer, PathTraversalIsRefused) {

@@ -9,6 +9,7 @@
 
 #include "core/base/bytes.hpp"
 #include "core/sctp/association.hpp"
+#include "core/sctp/tuning.hpp"
 #include "tests/unit/sctp_test_wallclock.hpp"
 
 using namespace rtcat;
@@ -18,6 +19,8 @@ namespace {
 
 struct Pair {
     explicit Pair(sctp::Config c) : a(c, now), b(c, now) {}
+    // usrsctp's own clock moves with `now` only (see sctp_test_wallclock.hpp).
+    test_clock::ScopedVirtualWallClock virtual_wall_clock;
     base::Instant now = base::Instant{} + 1s;
     sctp::Association a;
     sctp::Association b;
@@ -89,8 +92,8 @@ TEST(SctpAssociation, ComesUpWithAllStreams) {
     ASSERT_FALSE(p.ea.empty());
     auto* up = std::get_if<sctp::event::Up>(&p.ea[0]);
     ASSERT_NE(up, nullptr);
-    EXPECT_EQ(up->outbound_streams, 65535);
-    EXPECT_EQ(up->inbound_streams, 65535);
+    EXPECT_EQ(up->outbound_streams, sctp::tuning::kMaxStreams);
+    EXPECT_EQ(up->inbound_streams, sctp::tuning::kMaxStreams);
     EXPECT_NE(p.a.poll_timeout(), base::kNever);
 }
 
@@ -171,6 +174,50 @@ TEST(SctpAssociation, StreamResetNotifiesBothSides) {
         return n;
     };
     ASSERT_TRUE(p.run_until([&] { return resets(p.ea, false) == 1 && resets(p.eb, true) == 1; }));
+}
+
+// usrsctp has one timer wheel for the process: advancing it for one association fires the other
+// association's timers too. Their output must make that association due (poll_timeout() <= now)
+// or a driver that only calls it when its deadline passes never picks it up. The peer tests'
+// simulated network serves endpoints in a fixed order, so the receiver's delayed SACKs waited for
+// the next inbound packet and a 20%-loss transfer crawled on backed-off retransmission timeouts.
+TEST(SctpAssociation, TimerOutputOfAnotherAssociationMakesItDue) {
+    Pair p(sctp::Config{});
+    ASSERT_TRUE(p.run_until([&] { return p.a.up() && p.b.up(); }));
+    p.step(500ms); // quiet: everything acknowledged
+    while (p.b.poll_transmit()) {
+    }
+    sctp::SendParams params;
+    params.stream = 2;
+    params.ppid = 53;
+    // One DATA packet at a time until b holds its SACK back (RFC 4960 §6.2: a SACK every
+    // tuning::kSackFrequency packets, else after tuning::kSackDelayMs).
+    bool delayed = false;
+    for (int i = 0; i < 8 && !delayed; ++i) {
+        ASSERT_EQ(*p.a.send(params, base::Bytes(100, 1)), 100u);
+        while (auto data = p.a.poll_transmit())
+            p.b.handle_receive(*data, p.now);
+        delayed = !p.b.poll_transmit().has_value();
+        while (auto more = p.b.poll_transmit()) {
+        }
+    }
+    ASSERT_TRUE(delayed) << "b never delayed a SACK";
+    EXPECT_GT(p.b.poll_timeout(), p.now);
+
+    // Only a is driven: its tick runs the shared timer wheel, b's delayed-SACK timer fires and
+    // b's SACK lands in b's outbox during a's input.
+    const base::Instant later = p.now + 50ms;
+    test_clock::advance_wall_clock(later - p.now);
+    p.now = later;
+    p.a.handle_timeout(p.now);
+    EXPECT_LE(p.b.poll_timeout(), p.now) << "b has output waiting: it must be due now";
+    p.b.handle_timeout(p.now);
+    auto sack = p.b.poll_transmit();
+    ASSERT_TRUE(sack.has_value());
+    // Common header (12 bytes), then the first chunk: type 3 = SACK.
+    ASSERT_GT(sack->size(), 12u);
+    EXPECT_EQ((*sack)[12], 3);
+    EXPECT_GT(p.b.poll_timeout(), p.now) << "drained: back to the regular tick";
 }
 
 TEST(SctpAssociation, GarbageIsCountedNotFatal) {
