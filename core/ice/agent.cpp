@@ -159,9 +159,12 @@ void Agent::on_gather_event(const stun::TransactionEvent& ev) {
         if (auto mapped = ev.response.mapped_address()) {
             const Candidate& host = local_[ctx.host];
             // §5.1.3: a reflexive address equal to an existing candidate with the same base
-            // (no NAT: the host address itself) is redundant.
+            // (no NAT: the host address itself) is redundant. A peer-reflexive local learned
+            // from a check that beat this response is not gathered and not signalled: it must
+            // not suppress the server-reflexive candidate the peer needs to see.
             bool redundant = std::any_of(local_.begin(), local_.end(), [&](const Candidate& c) {
-                return c.address == *mapped && c.base == host.base;
+                return c.type != CandidateType::PeerReflexive && c.address == *mapped &&
+                       c.base == host.base;
             });
             if (!redundant && mapped->family() == host.address.family()) {
                 std::uint32_t pref = local_pref_[ctx.host];
@@ -205,7 +208,7 @@ void Agent::on_turn_event(stun::TurnEvent&& ev, base::Instant now) {
         if (config_.relay_only)
             set_state(State::Failed, fmt::format("TURN allocation failed: {}", f->message));
     } else if (auto* lost = std::get_if<stun::turn_event::Failed>(&ev)) {
-        if (has_selected_ && selected_relayed_)
+        if (has_selected_ && route_relayed_)
             set_state(State::Failed, fmt::format("TURN allocation lost: {}", lost->message));
     } else if (auto* d = std::get_if<stun::turn_event::Data>(&ev)) {
         // Only reachable outside handle_receive() if the TURN client queued data late; it
@@ -429,6 +432,7 @@ void Agent::fail_check(const CheckCtx& ctx, base::Instant now) {
     if (ctx.kind == CheckKind::Nomination) {
         p.valid = false;
         nominating_ = false;
+        update_route();
     }
     maybe_nominate(now);
     check_failure(now);
@@ -505,6 +509,7 @@ void Agent::on_check_success(const CheckCtx& ctx, const stun::Message& resp, bas
     }
     if (!controlling_ && pairs_[pi].nominate_on_success)
         pairs_[v].nominated = true;
+    update_route();
     update_selection(now);
     maybe_nominate(now);
 }
@@ -549,12 +554,9 @@ void Agent::update_selection(base::Instant now) {
         return;
     selected_ = best;
     has_selected_ = true;
-    const Pair& p = pairs_[*best];
-    sel_local_base_ = local_[p.local].base;
-    sel_remote_ = remote_[p.remote].address;
-    selected_relayed_ = is_relay_base(sel_local_base_);
-    if (selected_relayed_ && turn_)
-        turn_->bind_channel(sel_remote_, now); // RFC 8656 §12: cheaper framing for the data
+    set_route(*best);
+    if (route_relayed_ && turn_)
+        turn_->bind_channel(route_remote_, now); // RFC 8656 §12: cheaper framing for the data
     events_.push_back(event::SelectedPair{make_pair(*best)});
     consent_expiry_ = now + config_.consent_timeout;
     consent_next_ = now + consent_jitter();
@@ -562,6 +564,34 @@ void Agent::update_selection(base::Instant now) {
     nominate_at_ = base::kNever;
     if (state_ != State::Connected)
         set_state(State::Connected, "");
+}
+
+void Agent::set_route(std::size_t pair) {
+    const Pair& p = pairs_[pair];
+    route_pair_ = pair;
+    has_route_ = true;
+    route_local_base_ = local_[p.local].base;
+    route_remote_ = remote_[p.remote].address;
+    route_relayed_ = is_relay_base(route_local_base_);
+}
+
+void Agent::update_route() {
+    if (has_selected_ || state_ == State::Failed || state_ == State::Closed)
+        return; // the selected pair is the route (§12.1: only it, once selected)
+    std::optional<std::size_t> best;
+    for (std::size_t i = 0; i < pairs_.size(); ++i)
+        if (pairs_[i].valid && pairs_[i].state == PairState::Succeeded &&
+            (!best || pairs_[i].priority > pairs_[*best].priority))
+            best = i;
+    if (!best) {
+        has_route_ = false;
+        return;
+    }
+    if (!has_route_ || route_pair_ != *best)
+        RTCAT_DEBUG(kLog, "sending on valid pair {} -> {} until one is selected",
+                    local_[pairs_[*best].local].address.to_string(),
+                    remote_[pairs_[*best].remote].address.to_string());
+    set_route(*best);
 }
 
 void Agent::check_failure(base::Instant now) {
@@ -594,6 +624,7 @@ void Agent::switch_role(base::Instant now) {
     RTCAT_DEBUG(kLog, "role conflict: now {}", controlling_ ? "controlling" : "controlled");
     // §7.3.1.1: pair priorities depend on the role.
     recompute_priorities();
+    update_route();
     nominating_ = false;
     nominate_at_ = base::kNever;
     maybe_nominate(now);
@@ -664,8 +695,8 @@ void Agent::end_of_remote_candidates(base::Instant now) {
 
 std::optional<net::Datagram> Agent::handle_receive(net::Datagram&& d, base::Instant now) {
     // Fast path: application data on the selected pair (not STUN: RFC 7983 first byte > 3).
-    if (has_selected_ && !d.payload.empty() && d.payload[0] > 3 && d.source == sel_remote_ &&
-        d.destination == sel_local_base_) [[likely]]
+    if (has_selected_ && !d.payload.empty() && d.payload[0] > 3 && d.source == route_remote_ &&
+        d.destination == route_local_base_) [[likely]]
         return std::move(d);
     now_ = now;
     auto out = receive_slow(std::move(d), now);
@@ -991,6 +1022,7 @@ void Agent::set_state(State s, std::string reason) {
     if (s == State::Failed || s == State::Closed) {
         // RFC 7675 §5.1: no more sending once consent is gone; nothing else runs either.
         has_selected_ = false;
+        has_route_ = false;
         for (const auto& [tid, ctx] : checks_)
             check_tx_.cancel(tid);
         checks_.clear();
@@ -1002,15 +1034,17 @@ void Agent::set_state(State s, std::string reason) {
 }
 
 bool Agent::send(base::Bytes payload, base::Instant now) {
-    if (!has_selected_ || now >= consent_expiry_) [[unlikely]] {
+    if (!has_route_ || now >= consent_expiry_) [[unlikely]] {
         ++stats_.send_dropped;
         return false;
     }
-    if (!selected_relayed_) [[likely]] {
-        transmits_.push_back(net::Transmit{sel_local_base_, sel_remote_, std::move(payload)});
+    if (!has_selected_) [[unlikely]]
+        ++stats_.sent_before_selection;
+    if (!route_relayed_) [[likely]] {
+        transmits_.push_back(net::Transmit{route_local_base_, route_remote_, std::move(payload)});
         return true;
     }
-    if (!turn_->send(sel_remote_, payload, now)) {
+    if (!turn_->send(route_remote_, payload, now)) {
         ++stats_.send_dropped;
         return false;
     }

@@ -36,6 +36,12 @@
 //   nominated valid pair and so also accepts aggressive nomination (USE-CANDIDATE on every
 //   check, as some stacks still do). Ordinary checks stop once a pair is selected; triggered
 //   checks go on so a peer can still nominate.
+// - Data before selection (§12.1: "MAY send data on any valid pair before selected pairs have
+//   been produced"): send() works as soon as a pair is valid, on the highest-priority valid
+//   pair, and on the selected pair only once there is one. A successful check is also consent
+//   (RFC 7675 §3: ICE obtains the initial consent). This lets DTLS start a round trip earlier
+//   on the controlled side, whose pair is valid before the controlling agent's nomination
+//   reaches it.
 // - Consent (RFC 7675): on the selected pair a Binding request every consent_interval,
 //   randomised to 0.8–1.2× (§5.1); each authenticated success response refreshes consent;
 //   after consent_timeout without one the agent enters Failed ("consent lost") and stops
@@ -168,7 +174,8 @@ struct Stats {
     std::uint64_t prflx_remote = 0;              // peer-reflexive remote candidates learned
     std::uint64_t consent_checks_sent = 0;
     std::uint64_t consent_responses = 0;
-    std::uint64_t send_dropped = 0; // send() with no selected pair or without consent
+    std::uint64_t send_dropped = 0;          // send() with no valid pair or without consent
+    std::uint64_t sent_before_selection = 0; // send() on a valid pair before selection (§12.1)
 };
 
 class Agent {
@@ -194,9 +201,12 @@ public:
     std::optional<net::Datagram> handle_receive(net::Datagram&& d, base::Instant now);
     void handle_timeout(base::Instant now);
 
-    // Application data on the selected pair (ChannelData/Send indication when the local
-    // candidate is relayed). false when no pair is selected or consent was lost.
+    // Application data on the selected pair, or before selection on the best valid pair
+    // (ChannelData/Send indication when the local candidate is relayed). false when no pair is
+    // valid yet, or consent was lost.
     bool send(base::Bytes payload, base::Instant now);
+    // send() would send: some pair is valid (or selected) and consent holds.
+    bool can_send() const { return has_route_; }
 
     std::optional<net::Transmit> poll_transmit();
     std::optional<Event> poll_event();
@@ -274,6 +284,8 @@ private:
                           base::Instant now);
     void maybe_nominate(base::Instant now);
     void update_selection(base::Instant now);
+    void update_route();
+    void set_route(std::size_t pair);
     void check_failure(base::Instant now);
     void switch_role(base::Instant now);
     CandidatePair make_pair(std::size_t pair) const;
@@ -342,12 +354,15 @@ private:
     bool end_of_remote_ = false;
     bool nominating_ = false;
 
-    // The selected pair, flattened for the fast paths of handle_receive() and send().
     std::optional<std::size_t> selected_;
     bool has_selected_ = false;
-    bool selected_relayed_ = false;
-    net::SocketAddr sel_local_base_;
-    net::SocketAddr sel_remote_;
+    // Where send() goes, flattened for the fast paths of handle_receive() and send(): the
+    // selected pair, or before selection the best valid pair (§12.1).
+    bool has_route_ = false;
+    std::size_t route_pair_ = 0;
+    bool route_relayed_ = false;
+    net::SocketAddr route_local_base_;
+    net::SocketAddr route_remote_;
 
     base::Instant now_{}; // of the input being handled (for helpers deep in the call tree)
     std::uint64_t rng_state_;

@@ -1,11 +1,9 @@
 #include "core/ice/candidate.hpp"
 
-#include <charconv>
-#include <vector>
-
 #include <fmt/format.h>
 
 #include "core/base/check.hpp"
+#include "core/sdp/candidate_line.hpp"
 
 namespace rtcat::ice {
 
@@ -28,67 +26,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-// RFC 8445 §5.1.1.3 / RFC 8839 §5.1: ice-char = ALPHA / DIGIT / "+" / "/".
-bool is_ice_chars(std::string_view s) {
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '+' || c == '/';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-// RFC 8839 §5.1 byte-string for extension names and values: any byte but NUL, CR, LF (and
-// the space that separates tokens).
-bool is_byte_string(std::string_view s) {
-    if (s.empty())
-        return false;
-    for (char c : s)
-        if (c == '\0' || c == '\r' || c == '\n')
-            return false;
-    return true;
-}
-
-// A syntactically plausible DNS name (letters, digits, '-', '.', '_'), containing a letter.
-bool looks_like_hostname(std::string_view s) {
-    if (s.empty() || s.size() > 253)
-        return false;
-    bool letter = false;
-    for (char c : s) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-            letter = true;
-        else if (!((c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
-            return false;
-    }
-    return letter;
-}
-
-template <typename T> std::optional<T> parse_uint(std::string_view s, std::uint64_t max) {
-    if (s.empty() || s.size() > 20)
-        return std::nullopt;
-    std::uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || v > max)
-        return std::nullopt;
-    return static_cast<T>(v);
-}
-
-std::vector<std::string_view> split_spaces(std::string_view s) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t'))
-            ++i;
-        std::size_t start = i;
-        while (i < s.size() && s[i] != ' ' && s[i] != '\t')
-            ++i;
-        if (i > start)
-            out.push_back(s.substr(start, i - start));
-    }
-    return out;
 }
 
 } // namespace
@@ -149,91 +86,84 @@ std::string compute_foundation(CandidateType type, const net::IpAddr& base_ip,
 }
 
 base::Result<Candidate> parse_candidate(std::string_view v) {
+    // A whole SDP line is accepted too ("a=candidate:...\r\n"); the grammar itself (RFC 8839
+    // §5.1) is core/sdp's, here only what ICE can use is checked on top of it.
     if (starts_with_ci(v, "a="))
         v.remove_prefix(2);
     if (starts_with_ci(v, "candidate:"))
         v.remove_prefix(10);
     while (!v.empty() && (v.back() == '\r' || v.back() == '\n'))
         v.remove_suffix(1);
-    auto t = split_spaces(v);
-    if (t.size() < 8)
-        return base::make_error("candidate has {} fields, needs at least 8", t.size());
+    auto line = sdp::parse_candidate_line(v);
+    if (!line)
+        return line.error();
+    // rtcat speaks ICE over UDP only (RFC 6544 TCP candidates are not gathered or paired).
+    if (line->is_tcp())
+        return base::make_error("unsupported transport tcp");
+    // RFC 8445 §5.1.2.1: a priority is a positive integer.
+    if (line->priority == 0)
+        return base::make_error("bad priority '0' (RFC 8445 §5.1.2.1: it is positive)");
+    auto ip = net::IpAddr::parse(line->address);
+    if (!ip) // the grammar allows an FQDN; ICE here has nothing to resolve it with
+        return base::make_error("hostname candidate (mDNS) not resolvable: {}", line->address);
 
     Candidate c;
-    if (t[0].size() > 32 || !is_ice_chars(t[0]))
-        return base::make_error("bad foundation '{}'", t[0]);
-    c.foundation = std::string(t[0]);
-    auto comp = parse_uint<std::uint32_t>(t[1], 256);
-    if (!comp || *comp == 0)
-        return base::make_error("bad component id '{}'", t[1]);
-    c.component = *comp;
-    if (!iequals(t[2], "udp")) {
-        if (iequals(t[2], "tcp"))
-            return base::make_error("unsupported transport tcp");
-        return base::make_error("unsupported transport {}", t[2]);
-    }
-    auto prio = parse_uint<std::uint32_t>(t[3], 0xFFFFFFFFu);
-    if (!prio || *prio == 0)
-        return base::make_error("bad priority '{}'", t[3]);
-    c.priority = *prio;
-    auto port = parse_uint<std::uint16_t>(t[5], 65535);
-    if (!port)
-        return base::make_error("bad port '{}'", t[5]);
-    auto ip = net::IpAddr::parse(t[4]);
-    if (!ip) {
-        if (looks_like_hostname(t[4]))
-            return base::make_error("hostname candidate (mDNS) not resolvable: {}", t[4]);
-        return base::make_error("bad connection address '{}'", t[4]);
-    }
-    c.address = net::SocketAddr(*ip, *port);
+    c.foundation = std::move(line->foundation);
+    c.component = line->component;
+    c.priority = line->priority;
+    c.address = net::SocketAddr(*ip, line->port);
     c.base = c.address;
-    if (!iequals(t[6], "typ"))
-        return base::make_error("expected 'typ', got '{}'", t[6]);
-    if (iequals(t[7], "host"))
+    switch (line->type) {
+    case sdp::CandidateType::Host:
         c.type = CandidateType::Host;
-    else if (iequals(t[7], "srflx"))
+        break;
+    case sdp::CandidateType::ServerReflexive:
         c.type = CandidateType::ServerReflexive;
-    else if (iequals(t[7], "prflx"))
+        break;
+    case sdp::CandidateType::PeerReflexive:
         c.type = CandidateType::PeerReflexive;
-    else if (iequals(t[7], "relay"))
+        break;
+    case sdp::CandidateType::Relay:
         c.type = CandidateType::Relay;
-    else
-        return base::make_error("unknown candidate type '{}'", t[7]);
-
-    std::size_t i = 8;
-    // RFC 8839 §5.1: rel-addr and rel-port come first, together.
-    if (i < t.size() && iequals(t[i], "raddr")) {
-        if (i + 3 >= t.size())
-            return base::make_error("raddr without rport");
-        if (!iequals(t[i + 2], "rport"))
-            return base::make_error("raddr not followed by rport");
-        auto rport = parse_uint<std::uint16_t>(t[i + 3], 65535);
-        if (!rport)
-            return base::make_error("bad rport '{}'", t[i + 3]);
-        // The related address is informational only (RFC 8445 §5.1.3 does not use it for
-        // connectivity); stacks put odd things there, so an unparsable one is left out.
-        if (auto rip = net::IpAddr::parse(t[i + 1]))
-            c.related = net::SocketAddr(*rip, *rport);
-        i += 4;
+        break;
     }
-    for (; i < t.size(); i += 2) {
-        if (i + 1 >= t.size())
-            return base::make_error("extension '{}' without a value", t[i]);
-        if (!is_byte_string(t[i]) || !is_byte_string(t[i + 1]))
-            return base::make_error("bad extension '{}'", t[i]);
-        if (iequals(t[i], "raddr") || iequals(t[i], "rport"))
-            return base::make_error("misplaced {}", t[i]);
+    // The related address is informational only (RFC 8445 §5.1.3 does not use it for
+    // connectivity); stacks put odd things there (host names, "0.0.0.0"), so one that is not
+    // an IP literal is left out rather than refused.
+    if (line->related_address && line->related_port) {
+        if (auto rip = net::IpAddr::parse(*line->related_address))
+            c.related = net::SocketAddr(*rip, *line->related_port);
     }
     return c;
 }
 
 std::string format_candidate(const Candidate& c) {
-    std::string out =
-        fmt::format("{} {} udp {} {} {} typ {}", c.foundation, c.component, c.priority,
-                    c.address.ip().to_string(), c.address.port(), candidate_type_name(c.type));
-    if (c.related)
-        out += fmt::format(" raddr {} rport {}", c.related->ip().to_string(), c.related->port());
-    return out;
+    sdp::CandidateLine line;
+    line.foundation = c.foundation;
+    line.component = static_cast<std::uint16_t>(c.component);
+    line.transport = "udp";
+    line.priority = c.priority;
+    line.address = c.address.ip().to_string();
+    line.port = c.address.port();
+    switch (c.type) {
+    case CandidateType::Host:
+        line.type = sdp::CandidateType::Host;
+        break;
+    case CandidateType::ServerReflexive:
+        line.type = sdp::CandidateType::ServerReflexive;
+        break;
+    case CandidateType::PeerReflexive:
+        line.type = sdp::CandidateType::PeerReflexive;
+        break;
+    case CandidateType::Relay:
+        line.type = sdp::CandidateType::Relay;
+        break;
+    }
+    if (c.related) {
+        line.related_address = c.related->ip().to_string();
+        line.related_port = c.related->port();
+    }
+    return sdp::format_candidate_line(line);
 }
 
 } // namespace rtcat::ice

@@ -47,15 +47,17 @@ std::string compute_foundation(CandidateType type, const net::IpAddr& base_ip,
                                const std::optional<net::IpAddr>& server_ip);
 
 // Parses an a=candidate value: "1 1 udp 2122260223 192.0.2.1 54321 typ host [raddr A rport P]
-// [ext-name ext-value]...", with or without a leading "candidate:" (or "a=candidate:").
-// Extensions (generation, network-id, network-cost, ufrag, ...) are validated and skipped.
-// Errors a caller may want to tell apart (the messages start with these words):
+// [ext-name ext-value]...", with or without a leading "candidate:" (or "a=candidate:", and a
+// trailing CRLF). The grammar is sdp::parse_candidate_line's (RFC 8839 §5.1, one
+// implementation); its errors start with "candidate: ". On top of it ICE refuses what it cannot
+// use: TCP, host names, priority 0. Extensions (generation, network-id, ufrag, ...) are
+// skipped. Errors a caller may want to tell apart (the messages start with these words):
 //   "hostname candidate (mDNS) not resolvable: <name>"  the address is an FQDN / .local name
 //   "unsupported transport tcp"                          RFC 6544 TCP candidates
 base::Result<Candidate> parse_candidate(std::string_view sdp_value);
 
-// The a=candidate value without the "candidate:" prefix. raddr/rport are written when
-// `related` is set.
+// The a=candidate value without the "candidate:" prefix (sdp::format_candidate_line). raddr/
+// rport are written when `related` is set.
 std::string format_candidate(const Candidate& c);
 
 } // namespace rtcat::ice

@@ -86,7 +86,9 @@ base::Result<void> Peer::set_remote_description(const sdp::SignalMessage& remote
         dtls_client_ = remote_->setup != sdp::Setup::Active;
     }
 
-    ice_->set_remote_credentials(remote_->ice_ufrag, remote_->ice_pwd, now);
+    // Candidates first, credentials second: checks start with the credentials, and with every
+    // pair formed by then the first check goes to the best pair (RFC 8445 §6.1.4.2) instead of
+    // the first candidate listed, with the better pairs a Ta behind it.
     size_t skipped = 0;
     for (const auto& line : remote_->candidates) {
         auto cand = ice::parse_candidate(line);
@@ -99,6 +101,7 @@ base::Result<void> Peer::set_remote_description(const sdp::SignalMessage& remote
         }
         ice_->add_remote_candidate(*cand, now);
     }
+    ice_->set_remote_credentials(remote_->ice_ufrag, remote_->ice_pwd, now);
     if (remote_->end_of_candidates) {
         ice_->end_of_remote_candidates(now);
     }
@@ -150,9 +153,12 @@ void Peer::maybe_start_dtls(base::Instant now) {
     if (dtls_ || !remote_ || failed_) {
         return;
     }
-    // The client can only speak once ICE has a pair; the server waits for the ClientHello but
-    // must exist as soon as it knows the peer's fingerprint.
-    if (dtls_client_ && !ice_connected_) {
+    // The client speaks as soon as ICE has a valid pair (RFC 8445 §12.1 allows data on any
+    // valid pair before selection; RFC 8842 §5 only needs ICE to have connectivity): on the
+    // controlled side that is a round trip before the controlling agent's nomination arrives.
+    // The server waits for the ClientHello but must exist as soon as it knows the peer's
+    // fingerprint.
+    if (dtls_client_ && !ice_->can_send()) {
         return;
     }
     dtls::SessionConfig dc;
@@ -203,6 +209,26 @@ void Peer::feed_dtls(std::span<const uint8_t> payload, base::Instant now) {
     }
 }
 
+void Peer::start_sctp(base::Instant now) {
+    sctp_at_ = base::kNever;
+    if (channels_ || failed_ || closing_) {
+        return;
+    }
+    dcep::Config sc;
+    sc.dtls_client = dtls_client_;
+    sc.local_port = 5000;
+    sc.remote_port = remote_->sctp_port;
+    sc.local_max_message_size = config_.max_message_size;
+    sc.remote_max_message_size = remote_->max_message_size;
+    sc.max_packet_size = config_.mtu - dtls::Session::kRecordOverhead;
+    channels_ = std::make_unique<dcep::DataChannels>(sc, now);
+    for (auto& packet : early_sctp_) {
+        channels_->handle_receive(packet, now);
+    }
+    early_sctp_.clear();
+    early_sctp_bytes_ = 0;
+}
+
 void Peer::handle_timeout(base::Instant now) {
     if (closed_) {
         return;
@@ -211,10 +237,49 @@ void Peer::handle_timeout(base::Instant now) {
     if (dtls_) {
         dtls_->handle_timeout(now);
     }
+    if (now >= sctp_at_) {
+        start_sctp(now);
+    }
     if (channels_) {
         channels_->handle_timeout(now);
     }
     pump(now);
+}
+
+bool Peer::send_dtls_output(base::Instant now) {
+    flush_early_out(now); // held datagrams first: DTLS flights keep their order
+    bool any = false;
+    while (auto out = dtls_->poll_transmit()) {
+        any = true;
+        if (!ice_->can_send() || !early_out_.empty()) {
+            // The DTLS server answers a ClientHello that arrived (and was buffered) before its
+            // own ICE checks succeeded: hold the flight until a pair is valid rather than lose
+            // it to a retransmission timer.
+            if (early_out_bytes_ + out->size() <= kMaxEarlyDtlsBytes) {
+                early_out_bytes_ += out->size();
+                early_out_.push_back(std::move(*out));
+                ++stats_.dtls_held_early;
+            }
+            continue;
+        }
+        ++stats_.datagrams_out;
+        stats_.bytes_out += out->size();
+        ice_->send(std::move(*out), now);
+    }
+    return any;
+}
+
+void Peer::flush_early_out(base::Instant now) {
+    if (early_out_.empty() || !ice_->can_send()) {
+        return;
+    }
+    while (!early_out_.empty()) {
+        ++stats_.datagrams_out;
+        stats_.bytes_out += early_out_.front().size();
+        ice_->send(std::move(early_out_.front()), now);
+        early_out_.pop_front();
+    }
+    early_out_bytes_ = 0;
 }
 
 bool Peer::drain_dtls(base::Instant now) {
@@ -227,17 +292,20 @@ bool Peer::drain_dtls(base::Instant now) {
         if (auto* data = std::get_if<dtls::event::Data>(&*ev)) {
             if (channels_) {
                 channels_->handle_receive(data->payload, now);
+            } else if (early_sctp_bytes_ + data->payload.size() <= kMaxEarlyDtlsBytes) {
+                // The peer's INIT can come with its last DTLS flight, before our association
+                // exists (see start_sctp): kept, so it needs no retransmission.
+                early_sctp_bytes_ += data->payload.size();
+                ++stats_.sctp_buffered_early;
+                early_sctp_.push_back(std::move(data->payload));
             }
         } else if (auto* c = std::get_if<dtls::event::Connected>(&*ev)) {
             events_.push_back(event::DtlsConnected{c->cipher, c->srtp_profile});
-            dcep::Config sc;
-            sc.dtls_client = dtls_client_;
-            sc.local_port = 5000;
-            sc.remote_port = remote_->sctp_port;
-            sc.local_max_message_size = config_.max_message_size;
-            sc.remote_max_message_size = remote_->max_message_size;
-            sc.max_packet_size = config_.mtu - dtls::Session::kRecordOverhead;
-            channels_ = std::make_unique<dcep::DataChannels>(sc, now);
+            // The SCTP association is built on the next input (handle_timeout at `now`), not
+            // here: building it (usrsctp start-up, stream tables) takes milliseconds, and our
+            // last flight (the server's ChangeCipherSpec/Finished) must reach the driver's
+            // socket first or the peer spends those milliseconds waiting for it.
+            sctp_at_ = now;
         } else if (auto* f = std::get_if<dtls::event::Failed>(&*ev)) {
             fail(f->security ? FailureClass::Security : FailureClass::Protocol,
                  "DTLS: " + f->reason);
@@ -249,12 +317,7 @@ bool Peer::drain_dtls(base::Instant now) {
             }
         }
     }
-    while (auto out = dtls_->poll_transmit()) {
-        ++stats_.datagrams_out;
-        stats_.bytes_out += out->size();
-        ice_->send(std::move(*out), now);
-        any = true;
-    }
+    any = send_dtls_output(now) || any;
     return any;
 }
 
@@ -305,6 +368,7 @@ void Peer::pump(base::Instant now) {
     }
     maybe_emit_local_description();
     maybe_start_dtls(now);
+    flush_early_out(now);
     // A DTLS Data event can make SCTP produce a SACK, which becomes another record: loop until
     // a round moves nothing. The bound only guards against a bug turning this into a spin.
     for (int round = 0; round < 64; ++round) {
@@ -341,7 +405,7 @@ base::Instant Peer::poll_timeout() const {
     if (closed_) {
         return base::kNever;
     }
-    base::Instant t = ice_->poll_timeout();
+    base::Instant t = std::min(ice_->poll_timeout(), sctp_at_);
     if (dtls_) {
         t = std::min(t, dtls_->poll_timeout());
     }

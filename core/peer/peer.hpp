@@ -11,10 +11,13 @@
 //   2. Offerer: when gathering completes, event::LocalDescription (the offer). Answerer: call
 //      set_remote_description(offer); once gathering completes, event::LocalDescription (the
 //      answer). Non-trickle: every candidate is in the description.
-//   3. ICE checks run; on a selected pair the DTLS client sends its ClientHello. DTLS packets
-//      that arrive before our DTLS session exists (the peer may be faster than our signaling)
-//      are buffered, not dropped, so no flight is lost to a retransmit timer.
-//   4. DTLS connected with the fingerprint verified → SCTP association → data channels.
+//   3. ICE checks run; once a pair is valid (not necessarily selected yet: RFC 8445 §12.1) the
+//      DTLS client sends its ClientHello. DTLS packets that arrive before our DTLS session
+//      exists (the peer may be faster than our signaling) are buffered, not dropped, and so
+//      are DTLS packets we produce before our ICE has a valid pair (a server answering such an
+//      early ClientHello): no flight is lost to a retransmit timer.
+//   4. DTLS connected with the fingerprint verified → SCTP association (built on the next
+//      handle_timeout, due at once, so our last DTLS flight leaves first) → data channels.
 
 #include <cstdint>
 #include <deque>
@@ -130,6 +133,8 @@ public:
         uint64_t dropped_unencrypted_media = 0; // RTP/RTCP outside SRTP: never accepted
         uint64_t dropped_unknown = 0;           // neither STUN, DTLS nor media (RFC 7983)
         uint64_t dtls_buffered_early = 0;       // arrived before our DTLS session existed
+        uint64_t dtls_held_early = 0;           // produced before ICE had a valid pair
+        uint64_t sctp_buffered_early = 0;       // SCTP packets before our association existed
         ice::Stats ice;
         dtls::Session::Stats dtls;
         dcep::DataChannels::Stats sctp;
@@ -142,6 +147,9 @@ private:
     void maybe_start_dtls(base::Instant now);
     void feed_dtls(std::span<const uint8_t> payload, base::Instant now);
     bool drain_dtls(base::Instant now);
+    bool send_dtls_output(base::Instant now);
+    void flush_early_out(base::Instant now);
+    void start_sctp(base::Instant now);
     bool drain_sctp(base::Instant now);
     void fail(FailureClass failure, std::string reason);
     void finish_close(base::Instant now, std::string reason);
@@ -164,6 +172,11 @@ private:
     bool closing_ = false;
     std::deque<base::Bytes> early_dtls_;
     size_t early_dtls_bytes_ = 0;
+    std::deque<base::Bytes> early_out_; // our DTLS datagrams waiting for a valid ICE pair
+    size_t early_out_bytes_ = 0;
+    base::Instant sctp_at_ = base::kNever; // DTLS is up: build the SCTP association then
+    std::deque<base::Bytes> early_sctp_;   // SCTP packets that came before the association
+    size_t early_sctp_bytes_ = 0;
     std::deque<net::Transmit> transmits_;
     std::deque<Event> events_;
     Stats stats_;

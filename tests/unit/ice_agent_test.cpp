@@ -757,5 +757,179 @@ TEST(IceAgent, FastPathIsCheap) {
     EXPECT_EQ(d.b->stats().unknown_source_drops, 0u);
 }
 
+// --- connection set-up time -------------------------------------------------------------------
+
+// The first connectivity check a node sent, and whether it carried USE-CANDIDATE.
+struct SentCheck {
+    net::SocketAddr to;
+    bool use_candidate = false;
+};
+std::vector<SentCheck> checks_sent(const Net::Node& n) {
+    std::vector<SentCheck> out;
+    for (const auto& t : n.sent) {
+        auto m = stun::decode(t.payload);
+        if (m.ok() && m->cls() == stun::Class::Request && m->method() == stun::Method::Binding)
+            out.push_back(SentCheck{t.destination, m->has(stun::attr::UseCandidate)});
+    }
+    return out;
+}
+
+// Non-trickle signalling as Peer does it: every candidate first, then the credentials (which
+// start the checks), so the first check goes to the best pair, not to the first candidate
+// listed with the better pairs a Ta behind it.
+void signal_candidates_first(Duo& d) {
+    for (const auto& c : local_candidates(d.nb()))
+        d.a->add_remote_candidate(c, d.net.now);
+    for (const auto& c : local_candidates(d.na()))
+        d.b->add_remote_candidate(c, d.net.now);
+    d.a->set_remote_credentials(d.cb.local_ufrag, d.cb.local_pwd, d.net.now);
+    d.b->set_remote_credentials(d.ca.local_ufrag, d.ca.local_pwd, d.net.now);
+    d.a->end_of_remote_candidates(d.net.now);
+    d.b->end_of_remote_candidates(d.net.now);
+}
+
+TEST(IceAgent, FirstCheckGoesToTheBestPairWhenCandidatesPrecedeCredentials) {
+    // IPv4 listed first (as the driver binds them), IPv6 preferred (RFC 8421).
+    Duo d(make_config(true, "aaaa", 1, {sa("127.0.0.1:5000"), sa("[::1]:5000")}),
+          make_config(false, "bbbb", 2, {sa("127.0.0.1:6000"), sa("[::1]:6000")}));
+    d.net.delay = ms(1);
+    Instant start = d.net.now;
+    signal_candidates_first(d);
+    ASSERT_TRUE(d.both_connected());
+    expect_agree(*d.a, *d.b);
+    EXPECT_EQ(d.a->selected_pair()->local.address, sa("[::1]:5000"));
+    for (const auto* n : {&d.na(), &d.nb()}) {
+        auto checks = checks_sent(*n);
+        ASSERT_FALSE(checks.empty());
+        EXPECT_TRUE(checks.front().to.ip().is_v6()) << "the best pair is checked first";
+    }
+    // Check (1 RTT), then nomination (1 RTT): no Ta and no settle time on the way.
+    auto setup = *d.na().connected_at - start;
+    std::printf("[ measure  ] two interfaces, one-way 1 ms: controlling selected after %.3f ms, "
+                "controlled after %.3f ms (virtual)\n",
+                millis(setup), millis(*d.nb().connected_at - start));
+    EXPECT_LE(setup, ms(4) + ms(1)) << "two round trips";
+    EXPECT_LT(setup, d.ca.ta + ms(4)) << "no check waited a Ta behind a worse one";
+}
+
+TEST(IceAgent, NominatesWithoutWaitingWhenNoBetterPairIsPending) {
+    // The best pair succeeds first: the USE-CANDIDATE check follows its success at once,
+    // although worse pairs are still waiting or in progress.
+    Duo d(make_config(true, "aaaa", 1,
+                      {sa("10.0.0.1:5000"), sa("192.168.1.1:5000"), sa("[2001:db8::1]:5000")}),
+          make_config(false, "bbbb", 2,
+                      {sa("10.0.0.2:6000"), sa("192.168.1.2:6000"), sa("[2001:db8::2]:6000")}));
+    d.net.delay = ms(2);
+    Instant start = d.net.now;
+    signal_candidates_first(d);
+    auto nominated = [&] {
+        auto c = checks_sent(d.na());
+        return std::any_of(c.begin(), c.end(), [](const SentCheck& x) { return x.use_candidate; });
+    };
+    ASSERT_TRUE(d.net.run_until(nominated, seconds(1)));
+    EXPECT_EQ(d.net.now - start, ms(4)) << "right after the first success, one round trip";
+    auto infos = d.a->pairs();
+    bool worse_pending = std::any_of(infos.begin(), infos.end(), [](const Agent::PairInfo& p) {
+        return p.state == "waiting" || p.state == "frozen" || p.state == "in-progress";
+    });
+    EXPECT_TRUE(worse_pending) << "worse pairs were still unchecked";
+    ASSERT_TRUE(d.both_connected());
+    auto setup = *d.na().connected_at - start;
+    EXPECT_EQ(d.a->selected_pair()->local.address, sa("[2001:db8::1]:5000"));
+    EXPECT_LE(setup, ms(8) + ms(1)) << "check + nomination, two round trips of 4 ms";
+    EXPECT_LT(setup, kNominationSettle) << "no settle time";
+    auto checks = checks_sent(d.na());
+    auto nom = std::find_if(checks.begin(), checks.end(),
+                            [](const SentCheck& c) { return c.use_candidate; });
+    ASSERT_NE(nom, checks.end());
+    EXPECT_EQ(nom->to, sa("[2001:db8::2]:6000"));
+    EXPECT_EQ(std::count_if(checks.begin(), checks.end(),
+                            [](const SentCheck& c) { return c.use_candidate; }),
+              1);
+}
+
+TEST(IceAgent, BetterPairSucceedingDuringTheSettleTimeIsNominatedAtOnce) {
+    // Trickle order: B's IPv4 candidate arrives with the credentials, its IPv6 one just after,
+    // so the IPv4 check leaves first and the better IPv6 one a Ta later. The IPv4 pair succeeds
+    // while the IPv6 pair is pending: A holds the nomination back — and sends it the moment
+    // the better pair succeeds, not at the end of kNominationSettle.
+    Duo d(make_config(true, "aaaa", 1, {sa("10.0.0.1:5000"), sa("[2001:db8::1]:5000")}),
+          make_config(false, "bbbb", 2, {sa("10.0.0.2:6000"), sa("[2001:db8::2]:6000")}));
+    d.net.delay = ms(1);
+    auto b_cands = local_candidates(d.nb());
+    ASSERT_EQ(b_cands.size(), 2u);
+    ASSERT_TRUE(b_cands[0].address.ip().is_v4());
+    Instant start = d.net.now;
+    d.a->add_remote_candidate(b_cands[0], d.net.now);
+    d.a->set_remote_credentials(d.cb.local_ufrag, d.cb.local_pwd, d.net.now);
+    d.a->add_remote_candidate(b_cands[1], d.net.now);
+    d.b->set_remote_credentials(d.ca.local_ufrag, d.ca.local_pwd, d.net.now);
+    d.net.run_for(ms(3));
+    bool v4_valid = false;
+    for (const auto& p : d.a->pairs())
+        v4_valid |= p.valid && p.pair.local.address.ip().is_v4();
+    EXPECT_TRUE(v4_valid);
+    EXPECT_EQ(d.a->state(), State::Checking) << "the IPv4 pair alone is not nominated";
+    ASSERT_TRUE(d.both_connected());
+    EXPECT_TRUE(d.a->selected_pair()->local.address.ip().is_v6());
+    // IPv6 check at Ta, its answer a round trip later, the nomination another round trip.
+    auto setup = *d.na().connected_at - start;
+    EXPECT_LE(setup, d.ca.ta + ms(4) + ms(1));
+    EXPECT_LT(setup, kNominationSettle);
+    auto checks = checks_sent(d.na());
+    EXPECT_EQ(std::count_if(checks.begin(), checks.end(),
+                            [](const SentCheck& c) { return c.use_candidate; }),
+              1)
+        << "only the better pair was nominated";
+}
+
+TEST(IceAgent, SendsOnAValidPairBeforeSelection) {
+    // RFC 8445 §12.1: data may go on any valid pair before a pair is selected. The controlled
+    // side's own check succeeds a round trip before the controlling side's nomination reaches
+    // it: that is when its DTLS ClientHello can leave.
+    Duo d(make_config(true, "aaaa", 1, {sa("10.0.0.1:5000")}),
+          make_config(false, "bbbb", 2, {sa("10.0.0.2:6000")}));
+    d.net.delay = ms(5);
+    EXPECT_FALSE(d.b->can_send());
+    EXPECT_FALSE(d.b->send(bytes("\x17"
+                                 "too early"),
+                           d.net.now))
+        << "no valid pair yet";
+    EXPECT_EQ(d.b->stats().send_dropped, 1u);
+    signal_candidates_first(d);
+    ASSERT_TRUE(d.net.run_until([&] { return d.b->can_send(); }, seconds(1)));
+    EXPECT_EQ(d.b->state(), State::Checking);
+    EXPECT_FALSE(d.b->selected_pair().has_value());
+    ASSERT_TRUE(d.b->send(bytes("\x17"
+                                "early data"),
+                          d.net.now));
+    EXPECT_EQ(d.b->stats().sent_before_selection, 1u);
+    ASSERT_TRUE(d.net.run_until([&] { return !d.na().received.empty(); }, seconds(1)));
+    EXPECT_EQ(d.na().received.front().payload, bytes("\x17"
+                                                     "early data"));
+    EXPECT_EQ(d.na().received.front().source, sa("10.0.0.2:6000"));
+    ASSERT_TRUE(d.both_connected());
+    EXPECT_GT(*d.nb().connected_at, Instant{} + ms(10)) << "selection came later";
+    expect_data_flows(d);
+    EXPECT_EQ(d.b->stats().sent_before_selection, 1u) << "then only the selected pair";
+}
+
+TEST(IceAgent, NothingIsSentBeforeAValidPairOrAfterFailure) {
+    Duo d(make_config(true, "aaaa", 1, {sa("10.0.0.1:5000")}),
+          make_config(false, "bbbb", 2, {sa("10.0.0.2:6000")}));
+    d.ca.connect_timeout = d.cb.connect_timeout = seconds(2);
+    d.a = std::make_unique<Agent>(d.ca, d.net.now); // a fresh A with the shorter timeout
+    d.net.nodes[0].agent = d.a.get();
+    d.net.link_up = false;
+    signal_candidates_first(d);
+    d.net.run_for(ms(500));
+    EXPECT_FALSE(d.a->can_send()) << "checks are out, none answered";
+    EXPECT_FALSE(d.a->send(bytes("\x17x"), d.net.now));
+    d.net.run_for(seconds(40));
+    EXPECT_EQ(d.a->state(), State::Failed);
+    EXPECT_FALSE(d.a->can_send());
+    EXPECT_EQ(d.a->stats().sent_before_selection, 0u);
+}
+
 } // namespace
 } // namespace rtcat::ice
