@@ -39,7 +39,7 @@ void register_main_manual() {
              "6\n    Authentication failed (for example wrong TURN credentials).\n"
              "7\n    Transfer or verification failed.\n"
              "8\n    Partial result: some servers answered, others did not.\n"
-             "130\n    Interrupted by SIGINT."},
+             "130\n    Interrupted by SIGINT or SIGTERM."},
             {"ENVIRONMENT", "RTCAT_LOG\n    Default log level (trace, debug, info, warn, error, "
                             "off); -v, -q and --log-level override it."},
         },

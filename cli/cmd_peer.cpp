@@ -2,6 +2,7 @@
 // top of a connection (file transfer, netcat mode).
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
@@ -86,6 +87,24 @@ private:
     base::Instant next_{};
 };
 
+// Connection set-up steps in ms since the command started (absent: did not happen).
+json timeline_json(const ConnectTimeline& t) {
+    json j = json::object();
+    auto put = [&](const char* name, double ms) {
+        if (ms >= 0) {
+            j[name] = std::round(ms * 100) / 100;
+        }
+    };
+    put("peer", t.peer_ms);
+    put("offer", t.offer_ms);
+    put("answer", t.answer_ms);
+    put("ice", t.ice_ms);
+    put("dtls", t.dtls_ms);
+    put("sctp", t.sctp_ms);
+    put("channel_open", t.channel_open_ms);
+    return j;
+}
+
 bool progress_wanted() {
     return ::isatty(STDERR_FILENO) && base::log_level() < base::LogLevel::Error;
 }
@@ -105,6 +124,7 @@ public:
         }
     }
     void on_event(peer::Peer& peer, peer::Event& event, base::Instant now) override {
+        last_ = now;
         if (sender_) {
             sender_->on_event(peer, event, now);
         } else {
@@ -113,6 +133,7 @@ public:
         check_done(now);
     }
     void pump(peer::Peer& peer, base::Instant now) override {
+        last_ = now;
         if (sender_) {
             sender_->pump(peer, now);
         }
@@ -142,7 +163,9 @@ public:
         progress_.clear();
         const auto& results = sender_ ? sender_->results() : receiver_->results();
         const auto progress = sender_ ? sender_->progress() : receiver_->progress();
-        const double secs = started_ ? std::max(1e-6, base::to_ms(end_ - start_) / 1000.0) : 0.0;
+        // An interrupted or failed transfer never set end_: it ran until the last loop turn.
+        const base::Instant end = end_set_ ? end_ : last_;
+        const double secs = started_ ? std::max(1e-6, base::to_ms(end - start_) / 1000.0) : 0.0;
         const double mbps = secs > 0 ? static_cast<double>(progress.bytes_done) / secs / 1e6 : 0;
         std::string err = sender_ ? sender_->error() : receiver_->error();
         if (err.empty()) {
@@ -171,6 +194,7 @@ public:
             j["seconds"] = secs;
             j["mb_per_s"] = mbps;
             j["connect_ms"] = r.connect_ms;
+            j["connect_timeline_ms"] = timeline_json(r.timeline);
             if (r.pair) {
                 json pj;
                 pj["local"] = {{"type", std::string(ice::candidate_type_name(r.pair->local.type))},
@@ -223,6 +247,7 @@ private:
     ProgressLine progress_;
     base::Instant start_{};
     base::Instant end_{};
+    base::Instant last_{};
     bool started_ = false;
     bool end_set_ = false;
     std::string abort_reason_;
@@ -275,6 +300,11 @@ public:
                 remote_closed_ = true;
             }
             if (local_ && c->id == *local_) {
+                if (stdin_free_ && !eof_ && !broken_ && error_.empty()) {
+                    // We close our channel only at the end of stdin: the peer reset it, or the
+                    // association went away, with input left to send.
+                    error_ = "the peer closed the channel before the end of standard input";
+                }
                 local_closed_ = true;
             }
         }
@@ -292,7 +322,8 @@ public:
     }
     base::Instant poll_timeout() const override { return close_at_; }
     int wants_readable_fd() const override {
-        if (stdin_free_ && local_open_ && !eof_ && buffered_ok_) {
+        if (stdin_free_ && local_open_ && !local_closed_ && !eof_ && buffered_ok_ &&
+            error_.empty()) {
             return STDIN_FILENO;
         }
         return -1;
@@ -318,8 +349,9 @@ public:
         // Over the high-water mark: stdin waits for BufferedAmountLow.
         buffered_ok_ = peer.buffered_amount(*local_) < kHigh;
     }
-    bool finished() const override { return local_closed_ && remote_closed_; }
+    bool finished() const override { return broken_ || (local_closed_ && remote_closed_); }
     int exit_code() const override { return error_.empty() ? kExitOk : kExitTransfer; }
+    const std::string& error() const { return error_; }
 
 private:
     static constexpr size_t kHigh = 1 << 20;
@@ -337,6 +369,9 @@ private:
                 }
                 error_ = fmt::format("writing standard output: {}", std::strerror(errno));
                 stdout_free_ = false;
+                // Nobody reads what the peer sends any more (a closed pipe, a full disk): end
+                // the session, as cat or netcat would, instead of discarding the stream.
+                broken_ = true;
                 return;
             }
             p += n;
@@ -354,6 +389,7 @@ private:
     bool eof_ = false;
     base::Instant close_at_ = base::kNever;
     bool buffered_ok_ = true;
+    bool broken_ = false;
     std::string error_;
 };
 
@@ -399,10 +435,14 @@ int run_peer_command(const PeerCommandOptions& o, bool offerer, bool sending) {
     }
     NetcatApp app(!stdio.stdin_signaling, !stdio.stdout_signaling);
     auto r = run_session(o.peer, offerer, app);
+    if (!app.error().empty()) {
+        std::fprintf(stderr, "rtcat: %s\n", app.error().c_str());
+    }
     if (o.peer.json) {
         json j{{"ok", r.exit_code == kExitOk},
                {"exit_code", r.exit_code},
-               {"connect_ms", r.connect_ms}};
+               {"connect_ms", r.connect_ms},
+               {"connect_timeline_ms", timeline_json(r.timeline)}};
         if (r.pair) {
             j["pair"] = describe_pair(*r.pair);
         }
@@ -420,17 +460,18 @@ void add_receive_options(CLI::App* sub, PeerCommandOptions& o) {
                   "are verified against the sender's before use)");
 }
 
-const char* kExitSection = "0\n    Success: the connection was made and every file verified.\n"
-                           "2\n    Usage error, or an unusable session description from the "
-                           "peer.\n"
-                           "3\n    Connectivity: ICE found no working path, or consent was "
-                           "lost.\n"
-                           "4\n    Timeout: --timeout expired before the connection was up.\n"
-                           "5\n    Security: the peer's DTLS certificate does not match the "
-                           "fingerprint in its description.\n"
-                           "7\n    Transfer: a file was refused, failed verification, or the "
-                           "peer went away before the end.\n"
-                           "130\n    Interrupted by SIGINT (partial files stay as NAME.part).";
+const char* kExitSection =
+    "0\n    Success: the connection was made and every file verified.\n"
+    "2\n    Usage error, or an unusable session description from the "
+    "peer.\n"
+    "3\n    Connectivity: ICE found no working path, or consent was "
+    "lost.\n"
+    "4\n    Timeout: --timeout expired before the connection was up.\n"
+    "5\n    Security: the peer's DTLS certificate does not match the "
+    "fingerprint in its description.\n"
+    "7\n    Transfer: a file was refused, failed verification, or the "
+    "peer went away before the end.\n"
+    "130\n    Interrupted by SIGINT or SIGTERM (partial files stay as NAME.part).";
 
 } // namespace
 
@@ -524,10 +565,27 @@ void add_peer_commands(CLI::App& app, AppContext& ctx) {
                          "Send standard input, with signaling through files:\n\n"
                          "  tar c dir | rtcat send-file - --name dir.tar --sdp-out offer "
                          "--sdp-in answer"},
+            {"JSON OUTPUT",
+             "With --json, one object when the session ends (the receiver prints the same "
+             "shape):\n\n"
+             "role, ok, exit_code, error\n    sender or receiver; how it ended.\n"
+             "files\n    One object per file: name, size, sha256, ok, resumed_from (bytes "
+             "the receiver already held), error.\n"
+             "bytes, seconds, mb_per_s\n    Payload moved and the rate, from the first "
+             "byte to the last acknowledgement.\n"
+             "connect_ms\n    Offer -> first data channel open (offer written by the offerer, "
+             "read by the answerer), in ms.\n"
+             "connect_timeline_ms\n    When each set-up step happened, in ms since the "
+             "session began: peer, offer, answer, ice, dtls, sctp, channel_open.\n"
+             "pair\n    The selected candidate pair: local and remote {type, address}, and "
+             "relayed (true when either side is a TURN relay).\n"
+             "kernel_drops\n    UDP datagrams the kernel dropped on our socket "
+             "(SO_RXQ_OVFL)."},
             {"EXIT STATUS", kExitSection},
             {"ENVIRONMENT", "SSLKEYLOGFILE\n    Same as --keylog FILE."},
             {"SEE ALSO", "rtcat(1), rtcat-offer(1), rtcat-answer(1)"},
-        },
+        } // namespace rtcat::cli
+        ,
     });
 }
 

@@ -12,6 +12,6 @@ inline constexpr int kExitSecurity = 5;      // DTLS/fingerprint failure
 inline constexpr int kExitAuth = 6;          // TURN authentication failed
 inline constexpr int kExitTransfer = 7;      // transfer or verification failed
 inline constexpr int kExitPartial = 8;       // some servers answered, others did not
-inline constexpr int kExitInterrupted = 130; // SIGINT
+inline constexpr int kExitInterrupted = 130; // SIGINT or SIGTERM
 
 } // namespace rtcat::cli

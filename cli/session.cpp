@@ -234,6 +234,17 @@ void add_peer_options(CLI::App& sub, PeerOptions& o) {
 
 SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
     SessionResult result;
+    const base::Instant t0 = io::now();
+    ConnectTimeline& tl = result.timeline;
+    auto mark = [&](double& field, base::Instant now, std::string_view what) {
+        if (field >= 0) {
+            return;
+        }
+        field = base::to_ms(now - t0);
+        // The monotonic clock is system-wide: its value lines up the logs of two processes.
+        RTCAT_INFO("session", "+{:.1f} ms (monotonic {:.3f} ms): {}", field,
+                   base::to_ms(now.time_since_epoch()), what);
+    };
     auto fail = [&](int code, const std::string& message) {
         std::fprintf(stderr, "rtcat: %s\n", message.c_str());
         result.exit_code = code;
@@ -324,6 +335,7 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
 
     const base::Instant start = io::now();
     peer::Peer peer(std::move(pc), start);
+    mark(tl.peer_ms, io::now(), "peer ready");
     const base::Instant setup_deadline =
         o.timeout > 0 ? start + base::Duration(static_cast<int64_t>(o.timeout * 1e6))
                       : base::kNever;
@@ -400,6 +412,9 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
     auto handle_events = [&](base::Instant now) {
         while (auto ev = peer.poll_event()) {
             if (auto* ld = std::get_if<peer::event::LocalDescription>(&*ev)) {
+                // Timestamped before the write: once written the peer may act on it while we
+                // are not scheduled, and a later stamp would hide that time.
+                const base::Instant before_write = io::now();
                 auto w = write_signal(o.sdp_out, choice, remote_format,
                                       sdp::SignalMessage{ld->type, ld->sdp});
                 if (!w) {
@@ -407,16 +422,16 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
                     return;
                 }
                 local_written = true;
-                RTCAT_INFO("session", "our {} written", offerer ? "offer" : "answer");
+                mark(offerer ? tl.offer_ms : tl.answer_ms, before_write,
+                     offerer ? "our offer written" : "our answer written");
             } else if (auto* ic = std::get_if<peer::event::IceConnected>(&*ev)) {
                 result.pair = ic->pair;
-                RTCAT_INFO("session", "ICE connected: {}", describe_pair(ic->pair));
+                mark(tl.ice_ms, now, "ICE connected: " + describe_pair(ic->pair));
             } else if (auto* dc = std::get_if<peer::event::DtlsConnected>(&*ev)) {
-                RTCAT_INFO("session", "DTLS connected: {}", dc->cipher);
+                mark(tl.dtls_ms, now, "DTLS connected: " + dc->cipher);
             } else if (std::holds_alternative<dcep::event::Connected>(*ev)) {
                 ready = true;
-                result.connect_ms = base::to_ms(now - start);
-                RTCAT_INFO("session", "data channels ready after {:.1f} ms", result.connect_ms);
+                mark(tl.sctp_ms, now, "SCTP association up");
                 app.on_ready(peer, now);
             } else if (auto* f = std::get_if<peer::event::Failed>(&*ev)) {
                 end_with(exit_for(f->failure), f->reason);
@@ -434,6 +449,13 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
                     return;
                 }
             } else {
+                if (std::holds_alternative<dcep::event::ChannelOpen>(*ev) &&
+                    tl.channel_open_ms < 0) {
+                    mark(tl.channel_open_ms, now, "first data channel open");
+                    result.connect_ms = tl.channel_open_ms - tl.offer_ms;
+                    RTCAT_INFO("session", "offer -> data channel open: {:.1f} ms",
+                               result.connect_ms);
+                }
                 app.on_event(peer, *ev, now);
             }
         }
@@ -546,6 +568,8 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
             }
             if (*msg) {
                 need_remote = false;
+                mark(offerer ? tl.answer_ms : tl.offer_ms, now,
+                     offerer ? "the answer read" : "the offer read");
                 remote_format = input.format_seen();
                 auto r = peer.set_remote_description(**msg, now);
                 if (!r) {

@@ -54,11 +54,27 @@ public:
     virtual void on_abort(const std::string& /*why*/) {}
 };
 
+// When each step of connection set-up happened, in ms since run_session() began (negative:
+// did not happen). The reference point of "offer -> open" is the offer: written by the offerer,
+// read by the answerer; the process start-up before it (certificate, sockets) is `peer_ms`.
+struct ConnectTimeline {
+    double peer_ms = -1;         // Peer constructed (certificate generated, sockets bound)
+    double offer_ms = -1;        // offerer: our offer written; answerer: the offer read
+    double answer_ms = -1;       // offerer: the answer read; answerer: our answer written
+    double ice_ms = -1;          // a candidate pair selected
+    double dtls_ms = -1;         // DTLS handshake done, fingerprint verified
+    double sctp_ms = -1;         // SCTP association up (data channels usable)
+    double channel_open_ms = -1; // first data channel open (ours acknowledged, or the peer's)
+};
+
 struct SessionResult {
     int exit_code = 0;
     std::optional<ice::CandidatePair> pair;
     double seconds_connected = 0;
-    double connect_ms = 0; // from start to the association being up
+    // Offer -> first data channel open, in ms (0 when it never opened): what a user waits for
+    // once signaling is done, comparable with other stacks' "offer to onopen".
+    double connect_ms = 0;
+    ConnectTimeline timeline;
     peer::Peer::Stats stats;
     uint64_t kernel_drops = 0;
 };
