@@ -990,7 +990,12 @@ function maybe_complete(f) {
 function send_recv_control(obj) {
     log(`-> ${JSON.stringify(obj)}`);
     call(([k, t]) => rt.send(k, t, false), [recv_ctrl, JSON.stringify(obj)])
-        .catch((e) => finish(EXIT.transfer, `sending on the control channel: ${e.message}`));
+        .catch((e) => {
+            // "bye" is a courtesy (docs/file-transfer.md): a sender holding every ack may have
+            // closed the control channel before our send reached the page.
+            if (obj.type === "bye") log(`bye not sent: ${e.message.split("\n")[0]}`);
+            else finish(EXIT.transfer, `sending on the control channel: ${e.message}`);
+        });
 }
 
 function maybe_bye() {
