@@ -514,14 +514,19 @@ void Agent::on_check_success(const CheckCtx& ctx, const stun::Message& resp, bas
     maybe_nominate(now);
 }
 
-void Agent::maybe_nominate(base::Instant now) {
-    if (!controlling_ || has_selected_ || nominating_ || !checks_allowed())
-        return;
+std::optional<std::size_t> Agent::best_valid_pair() const {
     std::optional<std::size_t> best;
     for (std::size_t i = 0; i < pairs_.size(); ++i)
         if (pairs_[i].valid && pairs_[i].state == PairState::Succeeded &&
             (!best || pairs_[i].priority > pairs_[*best].priority))
             best = i;
+    return best;
+}
+
+void Agent::maybe_nominate(base::Instant now) {
+    if (!controlling_ || has_selected_ || nominating_ || !checks_allowed())
+        return;
+    const std::optional<std::size_t> best = best_valid_pair();
     if (!best) {
         nominate_at_ = base::kNever;
         return;
@@ -578,11 +583,7 @@ void Agent::set_route(std::size_t pair) {
 void Agent::update_route() {
     if (has_selected_ || state_ == State::Failed || state_ == State::Closed)
         return; // the selected pair is the route (§12.1: only it, once selected)
-    std::optional<std::size_t> best;
-    for (std::size_t i = 0; i < pairs_.size(); ++i)
-        if (pairs_[i].valid && pairs_[i].state == PairState::Succeeded &&
-            (!best || pairs_[i].priority > pairs_[*best].priority))
-            best = i;
+    const std::optional<std::size_t> best = best_valid_pair();
     if (!best) {
         has_route_ = false;
         return;

@@ -282,6 +282,8 @@ private:
     void fail_check(const CheckCtx& ctx, base::Instant now);
     void on_check_success(const CheckCtx& ctx, const stun::Message& resp, base::Duration rtt,
                           base::Instant now);
+    // The highest-priority valid, succeeded pair (nomination candidate and pre-selection route).
+    std::optional<std::size_t> best_valid_pair() const;
     void maybe_nominate(base::Instant now);
     void update_selection(base::Instant now);
     void update_route();
