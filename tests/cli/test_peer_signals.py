@@ -9,7 +9,6 @@ What a user is promised (rtcat-answer(1), rtcat-send-file(1), docs/DESIGN.md §4
   - a reader of netcat output that goes away ends the session (7), it does not hang.
 """
 
-import hashlib
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from rtcat_test import check, rtcat_binary, run_tests  # noqa: E402
+from rtcat_test import check, rtcat_binary, run_tests, sha256_file as sha256, random_file  # noqa: E402
 
 RTCAT = rtcat_binary()
 LO = ["--bind", "127.0.0.1"]
@@ -33,27 +32,6 @@ CRASH_TEXT = ["Traceback", "terminate called", "Assertion", "Sanitizer", "runtim
               "Segmentation fault", "core dumped", "internal error", "Aborted"]
 
 
-def sha256(path, limit=None):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        left = limit
-        while left is None or left > 0:
-            chunk = f.read(1 << 20 if left is None else min(1 << 20, left))
-            if not chunk:
-                break
-            h.update(chunk)
-            if left is not None:
-                left -= len(chunk)
-    return h.hexdigest()
-
-
-def random_file(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 1 << 20)
-            f.write(os.urandom(n))
-            left -= n
 
 
 class Peers:

@@ -6,7 +6,6 @@ Every peer stays on loopback: either inside `unshare -n` (a namespace with only 
 `--bind 127.0.0.1`.
 """
 
-import hashlib
 import json
 import os
 import pty
@@ -22,31 +21,13 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from rtcat_test import Skip, check, rtcat_binary, run, run_rtcat, run_tests  # noqa: E402
+from rtcat_test import Skip, check, rtcat_binary, run, run_rtcat, run_tests, sha256_file as sha256, random_file  # noqa: E402
 from coturn import Coturn  # noqa: E402
 
 RTCAT = rtcat_binary()
 LO = ["--bind", "127.0.0.1"]
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
-
-
-def random_file(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 1 << 20)
-            f.write(os.urandom(n))
-            left -= n
 
 
 def have_unshare():

@@ -18,7 +18,6 @@ rtcat's default of every interface that is up, and loopback must be all there is
 """
 
 import fcntl
-import hashlib
 import os
 import pty
 import re
@@ -34,7 +33,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from rtcat_test import SOURCE_DIR, Skip, check, rtcat_binary, run, run_tests, skip  # noqa: E402
+from rtcat_test import SOURCE_DIR, Skip, check, rtcat_binary, run, run_tests, skip, sha256_file as sha256, random_file  # noqa: E402
 
 RTCAT = rtcat_binary()
 README = SOURCE_DIR / "README.md"
@@ -99,25 +98,6 @@ def terminal_lines(text):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def random_file(path, size, seed):
-    # Seeded so a failure can be replayed; printed by the caller.
-    import random
-
-    rng = random.Random(seed)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 1 << 20)
-            f.write(rng.randbytes(n))
-            left -= n
 
 
 def user_env(tmp):

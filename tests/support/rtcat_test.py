@@ -20,6 +20,7 @@ code 77 means "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt). Stdlib only.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shlex
@@ -43,6 +44,32 @@ class Skip(Exception):
 
 class CheckFailed(AssertionError):
     pass
+
+
+def sha256_file(path, limit: Optional[int] = None) -> str:
+    """SHA-256 of a file (of its first `limit` bytes if given), read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = limit
+        while left is None or left > 0:
+            chunk = f.read(1 << 20 if left is None else min(1 << 20, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+    return h.hexdigest()
+
+
+def random_file(path, size: int, seed: Optional[int] = None) -> None:
+    """`size` random bytes; reproducible when `seed` is given (print it on failure)."""
+    rng = random.Random(seed) if seed is not None else None
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(rng.randbytes(n) if rng else os.urandom(n))
+            left -= n
 
 
 def skip(reason: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
