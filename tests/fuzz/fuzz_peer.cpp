@@ -168,15 +168,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         switch (op & 0x7) {
         case 0:
         case 1:
-        case 2: // deliver the next datagram unchanged (most programs should make progress)
-            if (!from.out.empty()) {
-                auto t = std::move(from.out.front());
-                from.out.pop_front();
-                w.deliver(from, std::move(t));
+        case 2: { // deliver the next datagram unchanged (most programs should make progress)
+            // From the other side when this one has nothing in flight, and time passes only
+            // when nothing is: an honest network does not hold one direction's datagrams for
+            // seconds while the other's timers run (that is a delay, op 7).
+            Side& src = !from.out.empty() ? from : w.other(from);
+            if (!src.out.empty()) {
+                auto t = std::move(src.out.front());
+                src.out.pop_front();
+                w.deliver(src, std::move(t));
             } else {
                 w.advance(base::ms(50));
             }
             break;
+        }
         case 3: // drop
             tampered = true;
             if (!from.out.empty())
