@@ -68,16 +68,36 @@ struct Reopen {
     bool peer_reset = false; // the peer already closed the re-opened channel as well
 };
 
+// Outgoing stream resets go out one request at a time, each when everything we sent is
+// acknowledged (the association is "dry"), for the sake of peers running usrsctp, rtcat among
+// them. RFC 6525 §5.2.2: a request whose Sender's Last Assigned TSN is beyond the receiver's
+// cumulative TSN is answered "In progress" and performed once the missing DATA arrives. usrsctp
+// re-checks such deferred requests only while processing a NEW DATA chunk; a retransmitted
+// request just gets the cached "In progress" again, and every later single-chunk message is
+// held until the reset happens. So when the DATA that fills the gap is the last the peer gets
+// (under loss: a retransmission overtaken by the final messages), the reset never completes,
+// the messages held behind it are never delivered (rtcat-file's `done`), and our retransmitted
+// request ends the association ("association lost") after Association.Max.Retrans timeouts.
+// A request sent when dry carries a TSN the peer has acknowledged: it is performed at once.
+// usrsctp would send a second request itself as soon as the first is answered, whatever was
+// sent meanwhile, so we hand it one request at a time. Closing channels are batched into one
+// request. When kResetPressure resets wait (the application keeps opening and closing channels
+// while other data never lets the association go dry), they go out anyway: stream ids must not
+// run out, and the data that keeps flowing completes such a request on the peer's side.
+constexpr std::size_t kResetPressure = 64;
+constexpr std::size_t kMaxResetBatch = 128; // stream ids per request (usrsctp accepts 200)
+
 } // namespace
 
 struct DataChannels::Impl {
     Config config;
     sctp::Association assoc;
     std::map<std::uint16_t, Channel> channels;
-    std::map<std::uint16_t, Reopen> reopens; // see Reopen
-    std::deque<std::uint16_t> ready;         // channels with queued work, round robin
-    std::optional<std::uint16_t> current;    // channel whose head message is partly handed over
-    std::vector<std::uint16_t> resets;       // outgoing resets to (re)issue
+    std::map<std::uint16_t, Reopen> reopens;     // see Reopen
+    std::deque<std::uint16_t> ready;             // channels with queued work, round robin
+    std::optional<std::uint16_t> current;        // channel whose head message is partly handed over
+    std::vector<std::uint16_t> resets;           // outgoing resets to issue (see kResetPressure)
+    std::vector<std::uint16_t> resets_in_flight; // our request that the peer has not answered
     std::deque<Event> events;
     bool connected = false;
     bool closed = false;
@@ -170,6 +190,7 @@ struct DataChannels::Impl {
         ready.clear();
         current.reset();
         resets.clear();
+        resets_in_flight.clear();
         events.emplace_back(event::Closed{down.reason});
     }
 
@@ -199,6 +220,7 @@ struct DataChannels::Impl {
                 if (sr.failed)
                     RTCAT_WARN("dcep", "peer refused the reset of stream {}", id);
                 ch->out_reset_done = true;
+                std::erase(resets_in_flight, id);
             }
             if (ch->in_reset_done && ch->out_reset_done)
                 remove_channel(id);
@@ -222,6 +244,7 @@ struct DataChannels::Impl {
             current.reset();
         std::erase(ready, id);
         std::erase(resets, id);
+        std::erase(resets_in_flight, id);
         events.emplace_back(event::ChannelClosed{id});
         // The peer already re-opened this id (see Reopen): the new channel starts now.
         if (auto it = reopens.find(id); it != reopens.end()) {
@@ -421,6 +444,9 @@ struct DataChannels::Impl {
     void flush() {
         if (!connected || closed)
             return;
+        // Before new data goes out: a reset that waited for the association to go dry (see
+        // kResetPressure) may be due now, and the data would make it wait again.
+        issue_resets();
         while (true) {
             std::uint16_t id = 0;
             bool sticky = current.has_value();
@@ -473,20 +499,27 @@ struct DataChannels::Impl {
     }
 
     void issue_resets() {
-        std::vector<std::uint16_t> retry;
-        for (auto id : resets) {
-            Channel* ch = find(id);
-            if (ch == nullptr || ch->reset_issued)
-                continue;
-            auto r = assoc.reset_stream(id);
-            if (r) {
-                ch->reset_issued = true;
-            } else {
-                RTCAT_DEBUG("dcep", "reset of stream {} deferred: {}", id, r.error().message);
-                retry.push_back(id);
-            }
+        if (resets.empty())
+            return;
+        const bool pressed = resets.size() >= kResetPressure;
+        if (!pressed && (!resets_in_flight.empty() || !assoc.sender_dry()))
+            return;
+        const std::size_t n = std::min(resets.size(), kMaxResetBatch);
+        const auto end = resets.begin() + static_cast<std::ptrdiff_t>(n);
+        std::vector<std::uint16_t> batch(resets.begin(), end);
+        auto r = assoc.reset_streams(batch);
+        if (!r) {
+            RTCAT_DEBUG("dcep", "reset of {} stream(s) deferred: {}", n, r.error().message);
+            return;
         }
-        resets = std::move(retry);
+        if (!assoc.sender_dry())
+            ++stats.resets_before_dry;
+        resets.erase(resets.begin(), end);
+        for (auto id : batch) {
+            if (Channel* ch = find(id))
+                ch->reset_issued = true;
+            resets_in_flight.push_back(id);
+        }
     }
 
     std::optional<std::uint16_t> allocate_id() const {

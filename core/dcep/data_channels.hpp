@@ -120,6 +120,9 @@ public:
         // DATA_CHANNEL_OPENs for an id whose previous channel was still closing on our side
         // (the peer re-used it first): held, then opened once the old channel was gone.
         std::uint64_t deferred_opens = 0;
+        // Stream reset requests sent while our data was still unacknowledged, because too many
+        // waited (see kResetPressure in data_channels.cpp).
+        std::uint64_t resets_before_dry = 0;
         std::size_t largest_packet_out = 0;
     };
     Stats stats() const;

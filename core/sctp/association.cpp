@@ -68,6 +68,7 @@ struct Association::Impl {
     std::deque<Event> events;
     bool is_up = false;
     bool is_down = false;
+    bool dry = true; // see sender_dry()
     Stats stats;
 
     // Receive accumulators.
@@ -322,8 +323,11 @@ struct Association::Impl {
         case SCTP_SHUTDOWN_EVENT:
             RTCAT_DEBUG("sctp", "peer started a shutdown");
             break;
+        case SCTP_SENDER_DRY_EVENT:
+            dry = true;
+            break;
         default:
-            break; // SENDER_DRY: the owner retries sending after every input anyway
+            break;
         }
     }
 };
@@ -429,22 +433,29 @@ base::Result<std::size_t> Association::send(const SendParams& params, base::Byte
             impl_->fail("send failed: " + errno_text(e));
         return base::make_error("usrsctp_sendv: {}", errno_text(e));
     }
+    if (n > 0)
+        impl_->dry = false;
     return static_cast<std::size_t>(n);
 }
 
-base::Result<void> Association::reset_stream(std::uint16_t stream) {
+base::Result<void> Association::reset_streams(std::span<const std::uint16_t> streams) {
     if (!impl_->is_up || impl_->is_down)
         return base::make_error("association not up");
+    if (streams.empty() || streams.size() > tuning::kMaxStreams)
+        return base::make_error("stream reset: {} streams", streams.size());
     // struct sctp_reset_streams ends in a flexible array: build it in a suitably aligned buffer.
     constexpr std::size_t kListOffset = offsetof(struct sctp_reset_streams, srs_stream_list);
-    alignas(struct sctp_reset_streams) std::uint8_t buf[kListOffset + sizeof(std::uint16_t)]{};
+    const std::size_t size = kListOffset + streams.size_bytes();
+    auto buf = std::make_unique<std::uint64_t[]>((size + 7) / 8);
     struct sctp_reset_streams head {};
     head.srs_assoc_id = SCTP_ALL_ASSOC;
     head.srs_flags = SCTP_STREAM_RESET_OUTGOING;
-    head.srs_number_streams = 1;
-    std::memcpy(buf, &head, kListOffset);
-    std::memcpy(buf + kListOffset, &stream, sizeof(stream));
-    if (usrsctp_setsockopt(impl_->sock, IPPROTO_SCTP, SCTP_RESET_STREAMS, buf, sizeof(buf)) != 0) {
+    head.srs_number_streams = static_cast<std::uint16_t>(streams.size());
+    auto* bytes = reinterpret_cast<std::uint8_t*>(buf.get());
+    std::memcpy(bytes, &head, kListOffset);
+    std::memcpy(bytes + kListOffset, streams.data(), streams.size_bytes());
+    if (usrsctp_setsockopt(impl_->sock, IPPROTO_SCTP, SCTP_RESET_STREAMS, bytes,
+                           static_cast<socklen_t>(size)) != 0) {
         int e = errno;
         return base::make_error("stream reset: {}", errno_text(e));
     }
@@ -459,6 +470,10 @@ void Association::shutdown() {
         RTCAT_DEBUG("sctp", "usrsctp_shutdown: {}", errno_text(e));
     }
     impl_->drain_socket();
+}
+
+bool Association::sender_dry() const {
+    return impl_->dry;
 }
 
 bool Association::up() const {

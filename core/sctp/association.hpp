@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -108,12 +109,19 @@ public:
     // the stream). Errors: not connected, invalid stream, association down.
     base::Result<std::size_t> send(const SendParams& params, base::ByteView data);
     // RFC 6525 outgoing stream reset (usrsctp defers it until the stream's queued data is sent).
-    base::Result<void> reset_stream(std::uint16_t stream);
+    // Several streams go in one request.
+    base::Result<void> reset_streams(std::span<const std::uint16_t> streams);
+    base::Result<void> reset_stream(std::uint16_t stream) {
+        return reset_streams(std::span(&stream, 1));
+    }
     // Graceful SHUTDOWN after everything handed to usrsctp is acknowledged.
     void shutdown();
 
     bool up() const;
     bool down() const;
+    // Everything handed to usrsctp so far is acknowledged by the peer (its cumulative TSN ack
+    // covers our last assigned TSN): usrsctp's SENDER_DRY since our last send.
+    bool sender_dry() const;
     Stats stats() const;
 
     struct Impl;

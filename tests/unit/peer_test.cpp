@@ -487,10 +487,15 @@ TEST(PeerTransfer, ByteIdenticalAtFivePercentLoss) {
 // 64 KiB messages, every channel boundary) runs took 8..330 s (median ~33 s). The limit is
 // generous because a stall is forever and a slow run is not a bug; it costs no real time.
 //
-// KNOWN, separate: in 0.5..1% of runs (with or without the fixes above) usrsctp aborts the
-// association at 20% loss ("association lost": a max-retransmission abort, Association.Max.Retrans
-// = 10, the peer sees the ABORT). The transfer then fails loudly, not silently. The default suite
-// runs a few seeds; the soak below runs many (see the report of the fix for the numbers).
+// Then "association lost" in 0.2..0.7% of runs, two causes, each fixed where it lives:
+// - core/dcep: a stream reset sent while our data was unacknowledged was answered "In progress"
+//   by the receiver's usrsctp, which then held the sender's `done` behind the reset and never
+//   performed it (it re-checks only on new DATA); the sender's retransmitted request ended the
+//   association. Resets now wait until the association is dry (kResetPressure in
+//   data_channels.cpp; DcepDataChannels.ResetWhileDataIsUnacknowledged...).
+// - core/sctp: 11 T3 rounds in a row without an acknowledgement (DATA or SACK lost, 0.36 each)
+//   hit RFC 4960's Association.Max.Retrans of 10 a few times in a thousand runs; the limit is
+//   20 now (tuning.hpp). The soak below gave 1500/1500 after both.
 constexpr size_t kLossyFirstFile = 512 * 1024 + 17;
 
 class PeerTransferAtTwentyPercentLoss : public ::testing::TestWithParam<uint64_t> {};
@@ -503,14 +508,17 @@ INSTANTIATE_TEST_SUITE_P(PeerTransfer, PeerTransferAtTwentyPercentLoss,
                          ::testing::Range<uint64_t>(1, 9));
 
 // The big run (not in the default suite): RTCAT_SOAK_SEEDS seeds (default 200) of the 20% test
-// above, then a summary of the virtual durations. RTCAT_SOAK_BIG=1 sends the 3 MiB file instead.
+// above, then a summary of the virtual durations. RTCAT_SOAK_BIG=1 sends the 3 MiB file instead;
+// RTCAT_SOAK_FIRST (default 1000) is the first seed.
 TEST(PeerTransferSoak, DISABLED_TwentyPercentLossManySeeds) {
     const char* env = std::getenv("RTCAT_SOAK_SEEDS");
     const uint64_t seeds = env != nullptr ? std::strtoull(env, nullptr, 10) : 200;
+    const char* first_env = std::getenv("RTCAT_SOAK_FIRST");
+    const uint64_t first = first_env != nullptr ? std::strtoull(first_env, nullptr, 10) : 1000;
     const bool big = std::getenv("RTCAT_SOAK_BIG") != nullptr;
     std::vector<double> secs;
     int failed = 0;
-    for (uint64_t seed = 1000; seed < 1000 + seeds; ++seed) {
+    for (uint64_t seed = first; seed < first + seeds; ++seed) {
         SCOPED_TRACE(::testing::Message() << "seed " << seed);
         const auto* result = ::testing::UnitTest::GetInstance()->current_test_info()->result();
         const int parts_before = result->total_part_count();
