@@ -64,6 +64,8 @@ void init_stack() {
     usrsctp_sysctl_set_sctp_rto_initial_default(tuning::kRtoInitialMs);
     usrsctp_sysctl_set_sctp_rto_max_default(tuning::kRtoMaxMs);
     usrsctp_sysctl_set_sctp_init_rto_max_default(tuning::kInitRtoMaxMs);
+    usrsctp_sysctl_set_sctp_assoc_rtx_max_default(tuning::kAssocMaxRetransmits);
+    usrsctp_sysctl_set_sctp_path_rtx_max_default(tuning::kPathMaxRetransmits);
     usrsctp_sysctl_set_sctp_delayed_sack_time_default(tuning::kSackDelayMs);
     usrsctp_sysctl_set_sctp_sack_freq_default(tuning::kSackFrequency);
     usrsctp_sysctl_set_sctp_max_chunks_on_queue(tuning::kMaxChunksOnQueue);
