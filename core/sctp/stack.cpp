@@ -36,7 +36,8 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
     return 0;
 }
 
-void debug_printf(const char* format, ...) {
+// usrsctp hands us printf-style debug output; the attribute lets -Wformat check our vsnprintf.
+[[gnu::format(printf, 1, 2)]] void debug_printf(const char* format, ...) {
     if (!base::log_enabled(base::LogLevel::Trace))
         return;
     char line[512];
