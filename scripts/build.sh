@@ -46,7 +46,7 @@ asan)
 fuzz)
     dir="$build_root/build-fuzz"
     export CC=clang CXX=clang++
-    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTCAT_SANITIZE=OFF -DRTCAT_FUZZ=ON
+    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTCAT_WERROR=ON -DRTCAT_SANITIZE=OFF -DRTCAT_FUZZ=ON
         -DRTCAT_TESTS=OFF -DRTCAT_BENCH=OFF)
     # Only the fuzzers (and what they link): the other trees already compile everything.
     target=(--target rtcat_fuzzers)
