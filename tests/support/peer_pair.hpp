@@ -2,8 +2,12 @@
 // Two whole Peers (ICE + DTLS + SCTP/DCEP) on virtual time through sim::Network, with the
 // servers a real deployment has on the public internet: a STUN Binding responder and the fake
 // TURN server. The caller builds the topology (hosts, NATs, links) on `net`, adds servers,
-// then start()s the peers with their configs; signaling is instant and non-trickle (each
-// LocalDescription is handed to the other peer the moment it is emitted).
+// then start()s the peers with their configs; signaling is non-trickle and instant by default
+// (each LocalDescription is handed to the other peer the moment it is emitted). Tests steer it
+// per description: tamper_offer/tamper_answer edit it on its way, PeerSide::sdp_delay makes it
+// late (a slow signaling channel), exchange_sdp = false keeps it for the test to hand over.
+// Per side, `app` sees every event (the application), `after_input` runs after every input
+// (e.g. a sender refilling its channel), and keep_events = false stops storing events.
 //
 //   test::PeerPair p(seed);
 //   p.net.add_nat("nat-a", ...); p.net.attach(host_a, "nat-a"); p.net.attach(host_b);
@@ -165,9 +169,22 @@ struct PeerSide {
     std::optional<peer::event::Failed> failed;
     std::optional<base::Instant> failed_at;
     bool closed = false;
+    // When the first of each set-up event was drained (virtual time).
+    std::optional<base::Instant> ice_at;   // peer::event::IceConnected
+    std::optional<base::Instant> dtls_at;  // peer::event::DtlsConnected
+    std::optional<base::Instant> ready_at; // dcep::event::Connected
     // Sees every event before it is stored (or not: keep_events).
     std::function<void(peer::Peer&, peer::Event&, base::Instant)> app;
+    // Events are kept only while true (false keeps memory small in big transfers).
     bool keep_events = true;
+    // Runs after every input of this peer, once its events are drained.
+    std::function<void(peer::Peer&, base::Instant)> after_input;
+    // Descriptions for this peer arrive this long after the other peer emitted them, as a timer
+    // of this peer's endpoint (so a zero delay still lands after the emitting input, not inside
+    // it). Unset: handed over inside the drain that saw them.
+    std::optional<base::Duration> sdp_delay;
+    // Descriptions on their way to this peer under sdp_delay: (due, description).
+    std::deque<std::pair<base::Instant, sdp::SignalMessage>> sdp_inbox;
 
     template <class E> std::vector<E> events_of() const {
         std::vector<E> out;
@@ -181,10 +198,11 @@ struct PeerSide {
 
 class PeerPair {
 public:
-    // Virtual time starts at 1000 s, as in the other peer tests.
+    // Virtual time starts at 1000 s unless the test says otherwise.
     static base::Instant start_time() { return base::Instant(std::chrono::seconds(1000)); }
 
-    explicit PeerPair(std::uint64_t seed) : net(seed) {}
+    explicit PeerPair(std::uint64_t seed, base::Instant start = start_time())
+        : net(seed), now(start), wall_synced_(start) {}
     PeerPair(const PeerPair&) = delete;
     PeerPair& operator=(const PeerPair&) = delete;
 
@@ -192,9 +210,9 @@ public:
     // life of the peers (real time spent computing must not inflate usrsctp's RTT samples).
     test_clock::ScopedVirtualWallClock wall_clock;
     sim::Network net;
-    PeerSide a; // the offerer (ICE controlling, RFC 8829 §5.2.1)
-    PeerSide b; // the answerer
-    base::Instant now = start_time();
+    PeerSide a;        // the offerer (ICE controlling, RFC 8829 §5.2.1)
+    PeerSide b;        // the answerer
+    base::Instant now; // virtual time; starts where the constructor says
     bool exchange_sdp = true;
     std::function<void(sdp::SignalMessage&)> tamper_offer;
     std::function<void(sdp::SignalMessage&)> tamper_answer;
@@ -208,12 +226,13 @@ public:
     }
 
     // A config with the shared certificate, one host socket and short gathering.
-    static peer::PeerConfig config(bool offerer, net::SocketAddr host_socket) {
+    static peer::PeerConfig config(bool offerer, net::SocketAddr host_socket,
+                                   base::Duration gathering_timeout = std::chrono::seconds(1)) {
         peer::PeerConfig c;
         c.offerer = offerer;
         c.certificate = shared_test_certificate(offerer);
         c.host_sockets = {host_socket};
-        c.gathering_timeout = std::chrono::seconds(1);
+        c.gathering_timeout = gathering_timeout;
         return c;
     }
 
@@ -249,23 +268,32 @@ public:
 
     // Hands a description to a peer (what signaling does), then drains that peer.
     void deliver_sdp(PeerSide& to, sdp::SignalMessage m, base::Instant n) {
-        if (m.type == sdp::SdpType::Offer && tamper_offer)
-            tamper_offer(m);
-        if (m.type == sdp::SdpType::Answer && tamper_answer)
-            tamper_answer(m);
-        auto r = to.peer->set_remote_description(m, n);
-        ASSERT_TRUE(r.ok()) << r.error().message;
+        apply_sdp(to, std::move(m), n);
         drain(to, n);
     }
 
+    // Drains a peer's events into its side (and signaling, if exchange_sdp).
     void drain(PeerSide& s, base::Instant n) {
         while (auto ev = s.peer->poll_event()) {
             if (auto* ld = std::get_if<peer::event::LocalDescription>(&*ev)) {
                 s.local = sdp::SignalMessage{ld->type, ld->sdp};
-                if (exchange_sdp)
-                    deliver_sdp(&s == &a ? b : a, *s.local, n);
+                if (exchange_sdp) {
+                    PeerSide& to = &s == &a ? b : a;
+                    if (to.sdp_delay)
+                        to.sdp_inbox.emplace_back(n + *to.sdp_delay, *s.local);
+                    else
+                        deliver_sdp(to, *s.local, n);
+                }
+            } else if (std::holds_alternative<peer::event::IceConnected>(*ev)) {
+                if (!s.ice_at)
+                    s.ice_at = n;
+            } else if (std::holds_alternative<peer::event::DtlsConnected>(*ev)) {
+                if (!s.dtls_at)
+                    s.dtls_at = n;
             } else if (std::holds_alternative<dcep::event::Connected>(*ev)) {
                 s.ready = true;
+                if (!s.ready_at)
+                    s.ready_at = n;
             } else if (auto* f = std::get_if<peer::event::Failed>(&*ev)) {
                 if (!s.failed) {
                     s.failed = *f;
@@ -282,6 +310,23 @@ public:
     }
 
 private:
+    // Tampering, then set_remote_description; the caller drains.
+    void apply_sdp(PeerSide& to, sdp::SignalMessage m, base::Instant n) {
+        if (m.type == sdp::SdpType::Offer && tamper_offer)
+            tamper_offer(m);
+        if (m.type == sdp::SdpType::Answer && tamper_answer)
+            tamper_answer(m);
+        auto r = to.peer->set_remote_description(m, n);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+    }
+
+    static base::Instant next_timeout(const PeerSide& s) {
+        base::Instant t = s.peer->poll_timeout();
+        if (!s.sdp_inbox.empty())
+            t = std::min(t, s.sdp_inbox.front().first);
+        return t;
+    }
+
     static std::vector<net::IpAddr> ips_of(const peer::PeerConfig& c) {
         std::vector<net::IpAddr> ips;
         for (const auto& s : c.host_sockets)
@@ -305,17 +350,29 @@ private:
             sync_wall(n);
             s.peer->handle_receive(std::move(d), n);
         };
+        // The timer is the peer's or a late description's (run_until calls this only when
+        // next_timeout() is due); the peer sees handle_timeout only when its own is.
         e.timeout = [this, &s](base::Instant n) {
             sync_wall(n);
-            s.peer->handle_timeout(n);
+            while (!s.sdp_inbox.empty() && s.sdp_inbox.front().first <= n) {
+                auto m = std::move(s.sdp_inbox.front().second);
+                s.sdp_inbox.pop_front();
+                apply_sdp(s, std::move(m), n);
+            }
+            if (n >= s.peer->poll_timeout())
+                s.peer->handle_timeout(n);
         };
         e.poll_transmit = [&s] { return s.peer->poll_transmit(); };
-        e.poll_timeout = [&s] { return s.peer->poll_timeout(); };
-        e.after_input = [this, &s](base::Instant n) { drain(s, n); };
+        e.poll_timeout = [&s] { return next_timeout(s); };
+        e.after_input = [this, &s](base::Instant n) {
+            drain(s, n);
+            if (s.after_input)
+                s.after_input(*s.peer, n);
+        };
         return e;
     }
 
-    base::Instant wall_synced_ = start_time();
+    base::Instant wall_synced_;         // the virtual time the interposed wall clock has reached
     std::deque<sim::Endpoint> servers_; // stable addresses: run_until keeps pointers
 };
 

@@ -5,17 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <functional>
-#include <memory>
-#include <optional>
-#include <variant>
-#include <vector>
+#include <string>
 
 #include "core/peer/peer.hpp"
+#include "tests/support/peer_pair.hpp"
 #include "tests/support/sim_net.hpp"
-#include "tests/unit/sctp_test_wallclock.hpp"
 
 namespace rtcat {
 namespace {
@@ -26,119 +24,31 @@ using std::chrono::seconds;
 const net::IpAddr kOfferIp = *net::IpAddr::parse("10.1.0.1");
 const net::IpAddr kAnswerIp = *net::IpAddr::parse("10.1.0.2");
 
-struct Node {
-    std::unique_ptr<peer::Peer> peer;
-    std::optional<sdp::SignalMessage> local;
-    std::optional<Instant> ice_at, dtls_at, ready_at;
-    std::optional<peer::event::Failed> failed;
-};
-
-// Offerer and answerer on one simulated link. The offer reaches the answerer when it is
-// emitted; the answer reaches the offerer `answer_delay` later (a slow signaling channel).
-struct Session {
-    sim::Network net;
-    Node offerer, answerer;
-    sim::Endpoint eo, ea;
-    Instant now = Instant(seconds(2000));
-    Instant wall_synced = now;
+// Offerer and answerer on one simulated link (`link` both ways; virtual time from 2000 s). The
+// offer reaches the answerer when it is emitted; the answer reaches the offerer `answer_delay`
+// later (a slow signaling channel), as a timer of the offerer's endpoint even when zero.
+struct Session : test::PeerPair {
+    test::PeerSide& offerer = a;
+    test::PeerSide& answerer = b;
     base::Duration answer_delay{0};
-    std::optional<Instant> answer_due;
 
-    explicit Session(std::uint64_t seed, sim::LinkParams link) : net(seed) {
+    explicit Session(std::uint64_t seed, sim::LinkParams link)
+        : PeerPair(seed, Instant(seconds(2000))) {
         net.attach(kOfferIp);
         net.attach(kAnswerIp);
         net.set_default_link(std::move(link));
     }
 
+    // Creates the peers (100 ms gathering, fixed tie-breakers) and drains their first output.
     void start() {
-        offerer.peer = make(true, kOfferIp);
-        answerer.peer = make(false, kAnswerIp);
-        eo = endpoint(offerer, kOfferIp);
-        ea = endpoint(answerer, kAnswerIp);
-        // The answer's delivery is a timer of the offerer's endpoint.
-        eo.poll_timeout = [this] {
-            Instant t = offerer.peer->poll_timeout();
-            return answer_due ? std::min(t, *answer_due) : t;
-        };
-        eo.timeout = [this](Instant n) {
-            sync_wall(n);
-            if (answer_due && n >= *answer_due) {
-                answer_due.reset();
-                auto r = offerer.peer->set_remote_description(*answerer.local, n);
-                ASSERT_TRUE(r.ok()) << r.error().message;
-            }
-            if (n >= offerer.peer->poll_timeout())
-                offerer.peer->handle_timeout(n);
-        };
-        drain(offerer, now);
-        drain(answerer, now);
-    }
-
-    std::unique_ptr<peer::Peer> make(bool is_offerer, net::IpAddr ip) {
-        peer::PeerConfig c;
-        c.offerer = is_offerer;
-        auto cert = dtls::Certificate::generate();
-        EXPECT_TRUE(cert.ok());
-        c.certificate = *cert;
-        c.host_sockets = {net::SocketAddr(ip, is_offerer ? 41000 : 51000)};
-        c.gathering_timeout = base::ms(100);
-        c.tie_breaker = is_offerer ? 7 : 8;
-        return std::make_unique<peer::Peer>(std::move(c), now);
-    }
-
-    // usrsctp and libssl read gettimeofday: the test binary's interposed clock follows `now`.
-    void sync_wall(Instant n) {
-        if (n > wall_synced) {
-            test_clock::advance_wall_clock(n - wall_synced);
-            wall_synced = n;
-        }
-    }
-
-    sim::Endpoint endpoint(Node& node, net::IpAddr ip) {
-        sim::Endpoint e;
-        e.addresses = {ip};
-        e.receive = [this, &node](net::Datagram&& d, Instant n) {
-            sync_wall(n);
-            node.peer->handle_receive(std::move(d), n);
-        };
-        e.timeout = [this, &node](Instant n) {
-            sync_wall(n);
-            node.peer->handle_timeout(n);
-        };
-        e.poll_transmit = [&node] { return node.peer->poll_transmit(); };
-        e.poll_timeout = [&node] { return node.peer->poll_timeout(); };
-        e.after_input = [this, &node](Instant n) { drain(node, n); };
-        return e;
-    }
-
-    void drain(Node& node, Instant n) {
-        while (auto ev = node.peer->poll_event()) {
-            if (auto* ld = std::get_if<peer::event::LocalDescription>(&*ev)) {
-                node.local = sdp::SignalMessage{ld->type, ld->sdp};
-                if (&node == &offerer) {
-                    auto r = answerer.peer->set_remote_description(*node.local, n);
-                    ASSERT_TRUE(r.ok()) << r.error().message;
-                    drain(answerer, n);
-                } else {
-                    answer_due = n + answer_delay;
-                }
-            } else if (std::holds_alternative<peer::event::IceConnected>(*ev)) {
-                node.ice_at = n;
-            } else if (std::holds_alternative<peer::event::DtlsConnected>(*ev)) {
-                node.dtls_at = n;
-            } else if (std::holds_alternative<dcep::event::Connected>(*ev)) {
-                node.ready_at = n;
-            } else if (auto* f = std::get_if<peer::event::Failed>(&*ev)) {
-                node.failed = *f;
-            }
-        }
-    }
-
-    bool connect(base::Duration limit = seconds(10)) {
-        now = sim::run_until(net, {&eo, &ea}, now, now + limit, [&] {
-            return (offerer.ready_at && answerer.ready_at) || offerer.failed || answerer.failed;
-        });
-        return offerer.ready_at && answerer.ready_at;
+        a.sdp_delay = answer_delay;
+        auto co = config(true, net::SocketAddr(kOfferIp, 41000), base::ms(100));
+        auto ca = config(false, net::SocketAddr(kAnswerIp, 51000), base::ms(100));
+        co.tie_breaker = 7;
+        ca.tie_breaker = 8;
+        PeerPair::start(std::move(co), std::move(ca));
+        drain(a, now);
+        drain(b, now);
     }
 
     std::string why() const {
@@ -185,7 +95,7 @@ TEST(PeerConnect, OfferToAssociationUpInFourAndAHalfRoundTrips) {
     EXPECT_LE(rtts(*s.answerer.dtls_at - start, one_way), 3.0);
     EXPECT_LE(rtts(ans, one_way), 4.0);
     EXPECT_LE(rtts(off, one_way), 4.5);
-    for (const Node* n : {&s.offerer, &s.answerer}) {
+    for (const test::PeerSide* n : {&s.offerer, &s.answerer}) {
         EXPECT_EQ(n->peer->stats().dtls.retransmits, 0u) << "no flight was lost or dropped";
     }
 }

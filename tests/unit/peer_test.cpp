@@ -16,8 +16,8 @@
 #include "core/base/sha256.hpp"
 #include "core/peer/peer.hpp"
 #include "core/sdp/sdp.hpp"
+#include "tests/support/peer_pair.hpp"
 #include "tests/support/sim_net.hpp"
-#include "tests/unit/sctp_test_wallclock.hpp"
 
 namespace rtcat {
 namespace {
@@ -32,137 +32,17 @@ base::Instant t0() {
     return base::Instant(std::chrono::seconds(1000));
 }
 
-struct Side {
-    std::unique_ptr<peer::Peer> peer;
-    std::vector<peer::Event> events;
-    std::optional<sdp::SignalMessage> local;
-    bool ready = false;
-    std::optional<peer::event::Failed> failed;
-    bool closed = false;
-    std::function<void(peer::Peer&, peer::Event&, Instant)> app;
-    // Events are kept only when no app consumes them (memory stays small in big transfers).
-    bool keep_events = true;
-};
-
-struct Pair {
-    // usrsctp and libssl see virtual time only: no real CPU time of this process in their RTT
-    // samples and timers (see sctp_test_wallclock.hpp).
-    test_clock::ScopedVirtualWallClock virtual_wall_clock;
-    sim::Network net;
-    Side a, b;
-    sim::Endpoint ea, eb;
-    Instant now = t0();
-    bool exchange_sdp = true;
-    // Edits the SDP on its way (tests of tampering).
-    std::function<void(sdp::SignalMessage&)> tamper_offer;
-    std::function<void(sdp::SignalMessage&)> tamper_answer;
-
-    explicit Pair(uint64_t seed, sim::LinkParams link = {}) : net(seed) {
+// Two public hosts on one link (`link` both ways), the peers created at once: the offerer a on
+// kA:40000, the answerer b on kB:50000, 100 ms gathering. Virtual time starts at t0().
+struct Pair : test::PeerPair {
+    explicit Pair(uint64_t seed, sim::LinkParams link = {}) : PeerPair(seed, t0()) {
         net.attach(kA);
         net.attach(kB);
-        net.set_default_link(link);
-        a.peer = make(true, kA);
-        b.peer = make(false, kB);
-        ea = endpoint(a, kA);
-        eb = endpoint(b, kB);
-    }
-
-    std::unique_ptr<peer::Peer> make(bool offerer, net::IpAddr ip) {
-        peer::PeerConfig c;
-        c.offerer = offerer;
-        auto cert = dtls::Certificate::generate();
-        EXPECT_TRUE(cert.ok());
-        c.certificate = *cert;
-        c.host_sockets = {net::SocketAddr(ip, offerer ? 40000 : 50000)};
-        c.gathering_timeout = base::ms(100);
-        return std::make_unique<peer::Peer>(std::move(c), now);
-    }
-
-    // usrsctp and libssl read gettimeofday themselves (retransmission eligibility, RTT): the
-    // test binary's interposed clock moves with virtual time.
-    Instant wall_synced = t0();
-    void sync_wall(Instant n) {
-        if (n > wall_synced) {
-            test_clock::advance_wall_clock(n - wall_synced);
-            wall_synced = n;
-        }
-    }
-
-    sim::Endpoint endpoint(Side& s, net::IpAddr ip) {
-        sim::Endpoint e;
-        e.addresses = {ip};
-        e.receive = [this, &s](net::Datagram&& d, Instant n) {
-            sync_wall(n);
-            s.peer->handle_receive(std::move(d), n);
-        };
-        e.timeout = [this, &s](Instant n) {
-            sync_wall(n);
-            s.peer->handle_timeout(n);
-        };
-        e.poll_transmit = [&s] { return s.peer->poll_transmit(); };
-        e.poll_timeout = [&s] { return s.peer->poll_timeout(); };
-        e.after_input = [this, &s](Instant n) { drain(s, n); };
-        return e;
-    }
-
-    void drain(Side& s, Instant n) {
-        while (auto ev = s.peer->poll_event()) {
-            if (auto* ld = std::get_if<peer::event::LocalDescription>(&*ev)) {
-                s.local = sdp::SignalMessage{ld->type, ld->sdp};
-                if (exchange_sdp) {
-                    deliver_sdp(&s == &a ? b : a, *s.local, n);
-                }
-            } else if (std::holds_alternative<dcep::event::Connected>(*ev)) {
-                s.ready = true;
-            } else if (auto* f = std::get_if<peer::event::Failed>(&*ev)) {
-                s.failed = *f;
-            } else if (std::holds_alternative<peer::event::Closed>(*ev)) {
-                s.closed = true;
-            }
-            if (s.app) {
-                s.app(*s.peer, *ev, n);
-            }
-            if (s.keep_events) {
-                s.events.push_back(std::move(*ev));
-            }
-        }
-    }
-
-    void deliver_sdp(Side& to, sdp::SignalMessage m, Instant n) {
-        if (m.type == sdp::SdpType::Offer && tamper_offer) {
-            tamper_offer(m);
-        }
-        if (m.type == sdp::SdpType::Answer && tamper_answer) {
-            tamper_answer(m);
-        }
-        auto r = to.peer->set_remote_description(m, n);
-        ASSERT_TRUE(r.ok()) << r.error().message;
-        drain(to, n);
-    }
-
-    Instant run(base::Duration limit, const std::function<bool()>& done) {
-        // The peers may have output before the first input (the offer).
-        drain(a, now);
-        drain(b, now);
-        now = sim::run_until(net, {&ea, &eb}, now, now + limit, done);
-        return now;
-    }
-
-    bool connect(base::Duration limit = std::chrono::seconds(10)) {
-        run(limit, [&] { return (a.ready && b.ready) || a.failed || b.failed; });
-        return a.ready && b.ready;
+        net.set_default_link(std::move(link));
+        start(config(true, net::SocketAddr(kA, 40000), base::ms(100)),
+              config(false, net::SocketAddr(kB, 50000), base::ms(100)));
     }
 };
-
-template <class E> std::vector<E> events_of(const Side& s) {
-    std::vector<E> out;
-    for (const auto& e : s.events) {
-        if (auto* p = std::get_if<E>(&e)) {
-            out.push_back(*p);
-        }
-    }
-    return out;
-}
 
 TEST(Peer, ConnectsOnPerfectLinkWithinAFewMilliseconds) {
     Pair p(1);
@@ -287,8 +167,8 @@ TEST(Peer, DataChannelsOfEveryKind) {
         ids.push_back(*id);
     }
     p.run(std::chrono::seconds(2),
-          [&] { return events_of<dcep::event::ChannelOpen>(p.b).size() == kinds.size(); });
-    auto opens = events_of<dcep::event::ChannelOpen>(p.b);
+          [&] { return p.b.events_of<dcep::event::ChannelOpen>().size() == kinds.size(); });
+    auto opens = p.b.events_of<dcep::event::ChannelOpen>();
     ASSERT_EQ(opens.size(), kinds.size());
     for (size_t i = 0; i < kinds.size(); ++i) {
         EXPECT_EQ(opens[i].channel.options.label, "k" + std::to_string(i));
@@ -312,8 +192,8 @@ TEST(Peer, DataChannelsOfEveryKind) {
     ASSERT_TRUE(p.a.peer->send(ids[0], {}, true, p.now).ok());
     ASSERT_TRUE(p.a.peer->send(ids[0], big, true, p.now).ok());
     p.run(std::chrono::seconds(5),
-          [&] { return events_of<dcep::event::Message>(p.b).size() >= 3; });
-    auto msgs = events_of<dcep::event::Message>(p.b);
+          [&] { return p.b.events_of<dcep::event::Message>().size() >= 3; });
+    auto msgs = p.b.events_of<dcep::event::Message>();
     ASSERT_EQ(msgs.size(), 3u);
     EXPECT_FALSE(msgs[0].binary);
     EXPECT_EQ(std::string(msgs[0].data.begin(), msgs[0].data.end()), text);
@@ -355,8 +235,8 @@ TEST(Peer, GarbageAtEveryLayerIsDroppedNotFatal) {
     auto id = p.a.peer->open_channel(o, p.now);
     ASSERT_TRUE(id.ok());
     p.run(std::chrono::seconds(2),
-          [&] { return !events_of<dcep::event::ChannelOpen>(p.b).empty(); });
-    EXPECT_FALSE(events_of<dcep::event::ChannelOpen>(p.b).empty());
+          [&] { return !p.b.events_of<dcep::event::ChannelOpen>().empty(); });
+    EXPECT_FALSE(p.b.events_of<dcep::event::ChannelOpen>().empty());
 }
 
 // --- rtcat-file/1 over the simulated network -------------------------------------------------
@@ -423,10 +303,9 @@ void transfer_over(double loss, uint64_t seed, size_t first_file_size = kBigFile
     };
     p.b.app = [&](peer::Peer& pe, peer::Event& ev, Instant n) { receiver.on_event(pe, ev, n); };
     // The sender refills on every input (the app hook runs per event; pump after timers too).
-    p.ea.after_input = [&](Instant n) {
-        p.drain(p.a, n);
+    p.a.after_input = [&](peer::Peer& pe, Instant n) {
         if (p.a.ready) {
-            sender.pump(*p.a.peer, n);
+            sender.pump(pe, n);
         }
     };
     const Instant start = p.now;
