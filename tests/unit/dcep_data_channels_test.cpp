@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -418,27 +419,38 @@ TEST(DcepDataChannels, CloseFromEitherSideAndReuseIds) {
     EXPECT_FALSE(link.b.dc.send(again, pattern(5, 5), true).ok());
 }
 
-// True when the SCTP packet carries a RE-CONFIG chunk (RFC 6525 §3.1, type 130) with a
-// Re-configuration Response parameter (§4.4, type 16).
-bool carries_reconfig_response(const base::Bytes& p) {
+// Whether a plaintext SCTP packet (the Link has no DTLS) has a chunk for which
+// match(type, chunk bytes) holds. Chunks are walked by their lengths (RFC 9260 §3.2).
+template <typename Match> bool any_chunk(const base::Bytes& p, Match match) {
     std::size_t off = 12; // common header
     while (off + 4 <= p.size()) {
         const std::size_t len = (std::size_t{p[off + 2]} << 8) | p[off + 3];
         if (len < 4)
             return false;
-        if (p[off] == 130) {
-            for (std::size_t q = off + 4; q + 4 <= off + len && q + 4 <= p.size();) {
-                const std::size_t plen = (std::size_t{p[q + 2]} << 8) | p[q + 3];
-                if (((std::size_t{p[q]} << 8) | p[q + 1]) == 16)
-                    return true;
-                if (plen < 4)
-                    break;
-                q += (plen + 3) & ~std::size_t{3};
-            }
-        }
+        const std::size_t end = std::min(off + len, p.size());
+        if (match(p[off], std::span<const std::uint8_t>(p.data() + off, end - off)))
+            return true;
         off += (len + 3) & ~std::size_t{3};
     }
     return false;
+}
+
+// True when the SCTP packet carries a RE-CONFIG chunk (RFC 6525 §3.1, type 130) with a
+// Re-configuration Response parameter (§4.4, type 16).
+bool carries_reconfig_response(const base::Bytes& p) {
+    return any_chunk(p, [](std::uint8_t type, std::span<const std::uint8_t> chunk) {
+        if (type != 130)
+            return false;
+        for (std::size_t q = 4; q + 4 <= chunk.size();) {
+            const std::size_t plen = (std::size_t{chunk[q + 2]} << 8) | chunk[q + 3];
+            if (((std::size_t{chunk[q]} << 8) | chunk[q + 1]) == 16)
+                return true;
+            if (plen < 4)
+                break;
+            q += (plen + 3) & ~std::size_t{3};
+        }
+        return false;
+    });
 }
 
 // The stream-id reuse race of RFC 8831 §6.7 (the rtcat-file stall at 20% loss): a closes a
@@ -508,18 +520,9 @@ TEST(DcepDataChannels, ReopenWhileOurResetIsUnansweredIsHeld) {
     }));
 }
 
-// Whether an SCTP packet carries a DATA chunk (plaintext SCTP: the Link has no DTLS).
+// Whether an SCTP packet carries a DATA chunk (type 0).
 bool carries_data(const base::Bytes& p) {
-    std::size_t off = 12; // common header
-    while (off + 4 <= p.size()) {
-        const std::size_t len = (std::size_t{p[off + 2]} << 8) | p[off + 3];
-        if (len < 4)
-            return false;
-        if (p[off] == 0)
-            return true;
-        off += (len + 3) & ~std::size_t{3};
-    }
-    return false;
+    return any_chunk(p, [](std::uint8_t type, std::span<const std::uint8_t>) { return type == 0; });
 }
 
 // The rtcat-file failure at 20% loss ("association lost", ~1 run in 200): a closes a channel
