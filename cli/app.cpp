@@ -7,12 +7,15 @@
 #include "cli/exit_codes.hpp"
 #include "cli/manual.hpp"
 #include "core/base/log.hpp"
+#include "core/base/printable.hpp"
 
 namespace rtcat::cli {
 
 namespace {
 
-void stderr_sink(base::LogLevel level, std::string_view component, std::string_view message) {
+// Log messages quote names, labels and reasons chosen by the peer: escaped, never raw.
+void stderr_sink(base::LogLevel level, std::string_view component, std::string_view raw) {
+    const std::string message = base::printable(raw);
     std::fprintf(stderr, "rtcat: %.*s: [%.*s] %.*s\n",
                  static_cast<int>(base::log_level_name(level).size()),
                  base::log_level_name(level).data(), static_cast<int>(component.size()),

@@ -5,13 +5,15 @@
 #include <cstdlib>
 
 #include "core/base/check.hpp"
+#include "core/base/printable.hpp"
 
 namespace rtcat::base {
 
 namespace {
 std::atomic<LogLevel> g_level{LogLevel::Warn};
 
-void default_sink(LogLevel level, std::string_view component, std::string_view message) {
+void default_sink(LogLevel level, std::string_view component, std::string_view raw) {
+    const std::string message = printable(raw);
     std::fprintf(stderr, "rtcat: %.*s: %.*s: %.*s\n",
                  static_cast<int>(log_level_name(level).size()), log_level_name(level).data(),
                  static_cast<int>(component.size()), component.data(),
