@@ -184,7 +184,7 @@ struct DataChannels::Impl {
         closed = true;
         connected = false;
         for (auto& [id, ch] : channels)
-            events.emplace_back(event::ChannelClosed{id});
+            events.emplace_back(event::ChannelClosed{id, false});
         channels.clear();
         reopens.clear();
         ready.clear();
@@ -675,6 +675,16 @@ void DataChannels::set_buffered_amount_low_threshold(std::uint16_t id, std::size
 
 bool DataChannels::connected() const {
     return impl_->connected;
+}
+
+bool DataChannels::all_acknowledged() const {
+    const auto& d = *impl_;
+    if (d.current || !d.ready.empty())
+        return false;
+    for (const auto& [id, ch] : d.channels)
+        if (!ch.queue.empty())
+            return false;
+    return d.assoc.sender_dry();
 }
 
 DataChannels::Stats DataChannels::stats() const {

@@ -52,6 +52,9 @@ struct Message {
 };
 struct ChannelClosed {
     std::uint16_t id = 0;
+    // true: both directions were reset (RFC 8831 §6.7), so the peer received everything we sent
+    // on it and sent us everything it meant to. false: the association went down under it.
+    bool clean = true;
 };
 // buffered_amount(id) fell from above the threshold to at or below it.
 struct BufferedAmountLow {
@@ -70,7 +73,7 @@ struct Config {
     std::uint16_t local_port = 5000;
     std::uint16_t remote_port = 5000;
     // The peer's a=max-message-size (RFC 8841 §6): larger sends are rejected; 0 = no limit.
-    std::uint32_t remote_max_message_size = 65536;
+    std::uint32_t remote_max_message_size = 65535;
     // What we advertise and accept; larger inbound messages are dropped and counted.
     std::uint32_t local_max_message_size = 262144;
     // Every SCTP packet handed out is <= this: 1200-byte UDP payload minus 37 bytes of DTLS
@@ -106,6 +109,10 @@ public:
     std::size_t buffered_amount(std::uint16_t id) const;
     void set_buffered_amount_low_threshold(std::uint16_t id, std::size_t bytes);
     bool connected() const;
+    // Every message handed to send() has left our queues and the peer's SCTP acknowledged all
+    // of it (usrsctp's SENDER_DRY). Keeps its last value once the association is down, so it
+    // still tells whether the peer had everything when it went away.
+    bool all_acknowledged() const;
 
     struct Stats {
         std::uint64_t packets_in = 0;

@@ -90,6 +90,7 @@ base::Result<void> Peer::set_remote_description(const sdp::SignalMessage& remote
     // pair formed by then the first check goes to the best pair (RFC 8445 §6.1.4.2) instead of
     // the first candidate listed, with the better pairs a Ta behind it.
     size_t skipped = 0;
+    std::vector<ice::Candidate> cands;
     for (const auto& line : remote_->candidates) {
         auto cand = ice::parse_candidate(line);
         if (!cand) {
@@ -99,7 +100,21 @@ base::Result<void> Peer::set_remote_description(const sdp::SignalMessage& remote
             ++skipped;
             continue;
         }
-        ice_->add_remote_candidate(*cand, now);
+        cands.push_back(std::move(*cand));
+    }
+    if (cands.size() > ice::kMaxRemoteCandidates) {
+        // The agent keeps a bounded number: let them be the peer's best, not its first.
+        RTCAT_WARN("peer",
+                   "the peer's description lists {} candidates; keeping the {} with the highest "
+                   "priority",
+                   cands.size(), ice::kMaxRemoteCandidates);
+        std::stable_sort(cands.begin(), cands.end(),
+                         [](const auto& a, const auto& b) { return a.priority > b.priority; });
+        skipped += cands.size() - ice::kMaxRemoteCandidates;
+        cands.resize(ice::kMaxRemoteCandidates);
+    }
+    for (const auto& cand : cands) {
+        ice_->add_remote_candidate(cand, now);
     }
     ice_->set_remote_credentials(remote_->ice_ufrag, remote_->ice_pwd, now);
     if (remote_->end_of_candidates) {
@@ -453,7 +468,7 @@ void Peer::set_buffered_amount_low_threshold(uint16_t channel, size_t bytes) {
 
 uint32_t Peer::remote_max_message_size() const {
     if (!remote_) {
-        return 65536;
+        return sdp::kDefaultRemoteMaxMessageSize;
     }
     // RFC 8841 §6.1: 0 means "no limit" on the remote side; our own limit still applies.
     if (remote_->max_message_size == 0) {
@@ -497,8 +512,16 @@ bool Peer::data_ready() const {
     return channels_ && channels_->connected();
 }
 
+bool Peer::all_data_acknowledged() const {
+    return !channels_ || channels_->all_acknowledged();
+}
+
 std::optional<ice::CandidatePair> Peer::selected_pair() const {
     return ice_->selected_pair();
+}
+
+const std::vector<ice::Candidate>& Peer::remote_candidates() const {
+    return ice_->remote_candidates();
 }
 
 Peer::Stats Peer::stats() const {

@@ -123,7 +123,12 @@ public:
     bool is_closed() const { return closed_; }
 
     bool data_ready() const; // SCTP association up
+    // Everything sent on data channels was acknowledged by the peer's SCTP (see
+    // dcep::DataChannels::all_acknowledged); true when nothing was ever sent.
+    bool all_data_acknowledged() const;
     std::optional<ice::CandidatePair> selected_pair() const;
+    // The peer's candidates ICE works with (a bounded number: ice::kMaxRemoteCandidates).
+    const std::vector<ice::Candidate>& remote_candidates() const;
 
     struct Stats {
         uint64_t datagrams_in = 0;

@@ -24,8 +24,10 @@ namespace rtcat::sdp {
 enum class SdpType { Offer, Answer };
 std::string_view sdp_type_name(SdpType t); // "offer" / "answer"
 
-// RFC 8841 §6.1: without a=max-message-size the peer accepts 64 KiB.
-inline constexpr std::uint32_t kDefaultRemoteMaxMessageSize = 65536;
+// RFC 8841 §6.1 says a peer without a=max-message-size accepts 64 KiB, but pion v3 (which
+// announces no a=max-message-size) closes the channel on any message over 65535 bytes: the
+// largest size every implementation takes.
+inline constexpr std::uint32_t kDefaultRemoteMaxMessageSize = 65535;
 // RFC 8841 §5.2: a=sctp-port absent means 5000.
 inline constexpr std::uint16_t kDefaultSctpPort = 5000;
 // RFC 8839 §5.4: ice-ufrag 4..256 ice-chars, ice-pwd 22..256 ice-chars.
