@@ -16,6 +16,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "core/base/log.hpp"
+#include "core/base/printable.hpp"
 #include "core/io/clock.hpp"
 #include "core/io/interfaces.hpp"
 #include "core/io/poller.hpp"
@@ -90,10 +91,44 @@ base::Result<Resolved> resolve_servers(const PeerOptions& o) {
     return r;
 }
 
-// The addresses to gather host candidates from. Loopback only on request, or when nothing else
-// is usable (a namespace with only `lo`): a candidate the peer can never reach only slows ICE.
+// Every usable interface address of `family` (nullopt: both). Loopback only on request, or when
+// nothing else is usable (a namespace with only `lo`): a candidate the peer can never reach only
+// slows ICE.
+std::vector<net::IpAddr> interface_addresses(std::optional<net::Family> family, bool loopback) {
+    std::vector<net::IpAddr> out;
+    std::vector<net::IpAddr> loopbacks;
+    for (const auto& itf : io::list_interfaces()) {
+        if (!itf.is_up || (family && itf.address.family() != *family)) {
+            continue;
+        }
+        if (itf.is_loopback || itf.address.is_loopback()) {
+            const auto lo =
+                *net::IpAddr::parse(itf.address.family() == net::Family::V4 ? "127.0.0.1" : "::1");
+            if (std::find(loopbacks.begin(), loopbacks.end(), lo) == loopbacks.end()) {
+                loopbacks.push_back(lo);
+            }
+            continue;
+        }
+        // Link-local IPv6 needs a scope id the SDP cannot carry.
+        if (itf.address.is_link_local()) {
+            continue;
+        }
+        out.push_back(itf.address);
+    }
+    if (loopback || out.empty()) {
+        out.insert(out.end(), loopbacks.begin(), loopbacks.end());
+    }
+    return out;
+}
+
+// The addresses to bind host sockets on, one host candidate each.
 base::Result<std::vector<net::SocketAddr>> host_addresses(const PeerOptions& o) {
     std::vector<net::SocketAddr> out;
+    auto add = [&](const net::SocketAddr& a) {
+        if (std::find(out.begin(), out.end(), a) == out.end()) {
+            out.push_back(a);
+        }
+    };
     if (!o.bind.empty()) {
         for (const auto& b : o.bind) {
             auto parsed = net::SocketAddr::parse(b);
@@ -104,34 +139,25 @@ base::Result<std::vector<net::SocketAddr>> host_addresses(const PeerOptions& o) 
                 }
                 parsed = net::SocketAddr(*ip, 0);
             }
-            out.push_back(*parsed);
+            if (!parsed->ip().is_unspecified()) {
+                add(*parsed);
+                continue;
+            }
+            // 0.0.0.0 / :: mean "every interface" as for any server, but a host candidate
+            // must name a real address (RFC 8445 §5.1.1.1): one socket per interface address.
+            auto ips = interface_addresses(parsed->ip().family(), o.ice_loopback);
+            if (ips.empty()) {
+                return base::make_error("--bind {}: no usable {} interface", b,
+                                        parsed->ip().family() == net::Family::V4 ? "IPv4" : "IPv6");
+            }
+            for (const auto& ip : ips) {
+                add(net::SocketAddr(ip, parsed->port()));
+            }
         }
         return out;
     }
-    bool have_loopback_v4 = false;
-    bool have_loopback_v6 = false;
-    for (const auto& itf : io::list_interfaces()) {
-        if (!itf.is_up) {
-            continue;
-        }
-        if (itf.is_loopback || itf.address.is_loopback()) {
-            have_loopback_v4 |= itf.address.family() == net::Family::V4;
-            have_loopback_v6 |= itf.address.family() == net::Family::V6;
-            continue;
-        }
-        // Link-local IPv6 needs a scope id the SDP cannot carry.
-        if (itf.address.is_link_local()) {
-            continue;
-        }
-        out.emplace_back(itf.address, 0);
-    }
-    if (o.ice_loopback || out.empty()) {
-        if (have_loopback_v4) {
-            out.emplace_back(*net::IpAddr::parse("127.0.0.1"), 0);
-        }
-        if (have_loopback_v6) {
-            out.emplace_back(*net::IpAddr::parse("::1"), 0);
-        }
+    for (const auto& ip : interface_addresses(std::nullopt, o.ice_loopback)) {
+        add(net::SocketAddr(ip, 0));
     }
     if (out.empty()) {
         return base::make_error("no usable network interface (not even loopback)");
@@ -226,14 +252,55 @@ void add_peer_options(CLI::App& sub, PeerOptions& o) {
                    "PEM certificate to use as our DTLS identity (with --key); default: a fresh "
                    "ECDSA P-256 certificate per run");
     sub.add_option("--key", o.key, "PEM private key for --cert");
+    sub.add_option("--idle-timeout", o.idle_timeout,
+                   "Seconds without progress (no data, no message) once connected before "
+                   "giving up with exit 4; 0: never. Default: 60 when moving files, never in "
+                   "netcat mode")
+        ->check(CLI::NonNegativeNumber);
     sub.add_option("--max-message-size", o.max_message_size,
                    "Largest data channel message we accept, announced in the SDP")
         ->check(CLI::Range(1024u, 1u << 30))
         ->capture_default_str();
 }
 
+namespace {
+
+// The copy-paste guide: what a newcomer needs to know while rtcat waits at a terminal.
+void guide_after_writing(const PeerOptions& o, bool offerer, const SignalOutput& out) {
+    if (!out.to_terminal() || base::log_level() >= base::LogLevel::Error) {
+        return;
+    }
+    if (offerer) {
+        std::fprintf(stderr,
+                     "rtcat: above is our offer%s. On the other computer run\n\n"
+                     "    %s\n\n"
+                     "and paste it there; that prints an answer: paste the answer here and "
+                     "press Enter.\n",
+                     out.format() == sdp::SignalFormat::Token ? " (one line)" : "",
+                     o.other_side.c_str());
+    } else {
+        std::fprintf(stderr,
+                     "rtcat: above is our answer%s: paste it into the other rtcat (the one "
+                     "that printed the offer) and press Enter there. Waiting for the "
+                     "connection...\n",
+                     out.format() == sdp::SignalFormat::Token ? " (one line)" : "");
+    }
+}
+
+void guide_before_reading(bool offerer, const SignalInput& in) {
+    if (offerer || !in.is_terminal() || base::log_level() >= base::LogLevel::Error) {
+        return;
+    }
+    std::fprintf(stderr, "rtcat: paste the offer printed by the other side here and press "
+                         "Enter...\n");
+}
+
+} // namespace
+
 SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
     SessionResult result;
+    // --timeout counts from here: signaling (a fifo nobody opens, a paste that never comes)
+    // included.
     const base::Instant t0 = io::now();
     ConnectTimeline& tl = result.timeline;
     auto mark = [&](double& field, base::Instant now, std::string_view what) {
@@ -246,7 +313,7 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
                    base::to_ms(now.time_since_epoch()), what);
     };
     auto fail = [&](int code, const std::string& message) {
-        std::fprintf(stderr, "rtcat: %s\n", message.c_str());
+        std::fprintf(stderr, "rtcat: %s\n", base::printable(message).c_str());
         result.exit_code = code;
         return result;
     };
@@ -337,37 +404,50 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
     peer::Peer peer(std::move(pc), start);
     mark(tl.peer_ms, io::now(), "peer ready");
     const base::Instant setup_deadline =
-        o.timeout > 0 ? start + base::Duration(static_cast<int64_t>(o.timeout * 1e6))
-                      : base::kNever;
+        o.timeout > 0 ? t0 + base::Duration(static_cast<int64_t>(o.timeout * 1e6)) : base::kNever;
+    const base::Duration idle_limit =
+        o.idle_timeout > 0 ? base::Duration(static_cast<int64_t>(o.idle_timeout * 1e6))
+                           : base::Duration::zero();
 
     SignalInput input(o.sdp_in);
+    SignalOutput output(o.sdp_out, format_choice(o.sdp_format));
     bool need_remote = true;
-    bool local_written = false;
     bool ready = false;
     bool closing = false;
     bool closed = false;
+    bool guided_input = false;
     base::Instant close_deadline = base::kNever;
-    std::optional<sdp::SignalFormat> remote_format;
     const auto plain_type = offerer ? sdp::SdpType::Answer : sdp::SdpType::Offer;
-    const auto choice = format_choice(o.sdp_format);
     int exit_code = kExitOk;
     bool aborted = false;
+    uint64_t last_activity_count = 0;
+    base::Instant last_activity = start;
     std::vector<net::Datagram> rx;
     rx.reserve(io::UdpSocket::kMaxBatch);
 
     auto end_with = [&](int code, const std::string& why) {
         if (!aborted && !closing) {
             if (!why.empty()) {
-                std::fprintf(stderr, "rtcat: %s\n", why.c_str());
+                std::fprintf(stderr, "rtcat: %s\n", base::printable(why).c_str());
             }
             app.on_abort(why);
         }
         aborted = true;
         exit_code = code;
     };
+    // The peer hung up or vanished while connected: the application decides what that means.
+    auto peer_gone = [&](const std::string& why) {
+        if (aborted || closing) {
+            return;
+        }
+        const int code = app.on_peer_gone(peer, why);
+        if (code != kExitOk) {
+            std::fprintf(stderr, "rtcat: %s\n", base::printable(why).c_str());
+        }
+        aborted = true;
+        exit_code = code;
+    };
 
-    // The answerer needs the offer before it can answer; the offerer reads the answer after
-    // writing its offer. Either way the input opens when it is needed.
     std::vector<net::Transmit> batch; // reused: send_batch wants contiguous transmits
     batch.reserve(io::UdpSocket::kMaxBatch);
     auto flush_transmits = [&] {
@@ -412,18 +492,7 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
     auto handle_events = [&](base::Instant now) {
         while (auto ev = peer.poll_event()) {
             if (auto* ld = std::get_if<peer::event::LocalDescription>(&*ev)) {
-                // Timestamped before the write: once written the peer may act on it while we
-                // are not scheduled, and a later stamp would hide that time.
-                const base::Instant before_write = io::now();
-                auto w = write_signal(o.sdp_out, choice, remote_format,
-                                      sdp::SignalMessage{ld->type, ld->sdp});
-                if (!w) {
-                    end_with(kExitFailure, w.error().message);
-                    return;
-                }
-                local_written = true;
-                mark(offerer ? tl.offer_ms : tl.answer_ms, before_write,
-                     offerer ? "our offer written" : "our answer written");
+                output.start(sdp::SignalMessage{ld->type, ld->sdp}, input.format_seen());
             } else if (auto* ic = std::get_if<peer::event::IceConnected>(&*ev)) {
                 result.pair = ic->pair;
                 mark(tl.ice_ms, now, "ICE connected: " + describe_pair(ic->pair));
@@ -431,21 +500,30 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
                 mark(tl.dtls_ms, now, "DTLS connected: " + dc->cipher);
             } else if (std::holds_alternative<dcep::event::Connected>(*ev)) {
                 ready = true;
+                last_activity = now;
                 mark(tl.sctp_ms, now, "SCTP association up");
                 app.on_ready(peer, now);
             } else if (auto* f = std::get_if<peer::event::Failed>(&*ev)) {
-                end_with(exit_for(f->failure), f->reason);
+                if (ready && f->failure == peer::FailureClass::Connectivity) {
+                    peer_gone("the peer vanished: " + f->reason);
+                } else {
+                    end_with(exit_for(f->failure), f->reason);
+                }
                 return;
             } else if (auto* c = std::get_if<dcep::event::Closed>(&*ev)) {
                 if (!closing && !app.finished()) {
-                    end_with(kExitTransfer, "the peer closed the connection: " + c->reason);
+                    peer_gone("the peer closed the connection: " + c->reason);
                     return;
                 }
             } else if (auto* pc2 = std::get_if<peer::event::Closed>(&*ev)) {
                 if (closing || app.finished()) {
                     closed = true;
+                } else if (ready) {
+                    peer_gone("the peer closed the connection: " + pc2->reason);
+                    return;
                 } else {
-                    end_with(kExitTransfer, "the peer closed the connection: " + pc2->reason);
+                    end_with(kExitUnreachable,
+                             "the peer closed the connection before it was up: " + pc2->reason);
                     return;
                 }
             } else {
@@ -461,6 +539,26 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
         }
     };
 
+    auto pump_output = [&] {
+        if (!output.started() || output.done()) {
+            return true;
+        }
+        // Timestamped before the write: once written the peer may act on it while we are not
+        // scheduled, and a later stamp would hide that time.
+        const base::Instant before_write = io::now();
+        auto w = output.pump();
+        if (!w) {
+            end_with(kExitFailure, w.error().message);
+            return false;
+        }
+        if (*w) {
+            mark(offerer ? tl.offer_ms : tl.answer_ms, before_write,
+                 offerer ? "our offer written" : "our answer written");
+            guide_after_writing(o, offerer, output);
+        }
+        return true;
+    };
+
     io::Poller poller;
     while (true) {
         base::Instant now = io::now();
@@ -468,10 +566,23 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
         if (aborted) {
             break;
         }
+        if (!pump_output()) {
+            break;
+        }
         if (ready && !closing) {
             app.pump(peer, now);
             handle_events(now);
             if (aborted) {
+                break;
+            }
+            if (const uint64_t a = app.activity(); a != last_activity_count) {
+                last_activity_count = a;
+                last_activity = now;
+            }
+            if (!app.finished() && idle_limit > base::Duration::zero() &&
+                now - last_activity >= idle_limit && !app.on_idle()) {
+                end_with(kExitTimeout,
+                         fmt::format("nothing moved for {} s (--idle-timeout)", o.idle_timeout));
                 break;
             }
             if (app.finished()) {
@@ -494,23 +605,37 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
             break;
         }
         if (!ready && now >= setup_deadline) {
-            end_with(
-                kExitTimeout,
-                need_remote && local_written
-                    ? fmt::format("timed out after {} s waiting for the peer's "
+            std::string why;
+            if (output.started() && !output.done()) {
+                why = fmt::format("timed out after {} s: nobody opened {} to read our "
                                   "description",
-                                  o.timeout)
-                    : fmt::format("timed out after {} s before the connection was up", o.timeout));
+                                  o.timeout, output.describe());
+            } else if (need_remote && output.done()) {
+                why = fmt::format("timed out after {} s waiting for the peer's description on {}",
+                                  o.timeout, input.describe());
+            } else if (need_remote) {
+                why = fmt::format("timed out after {} s waiting for the peer's description on {}",
+                                  o.timeout, input.describe());
+            } else {
+                why = fmt::format("timed out after {} s before the connection was up", o.timeout);
+            }
+            end_with(kExitTimeout, why);
             break;
         }
 
         // --- what to wait for ---------------------------------------------------------------
-        const bool want_input = need_remote && (local_written || !offerer);
+        // The answerer needs the offer before it can answer; the offerer reads the answer once
+        // its offer is out.
+        const bool want_input = need_remote && (output.done() || !offerer);
         if (want_input && input.fd() < 0) {
             auto r = input.open();
             if (!r) {
                 end_with(kExitUsage, r.error().message);
                 break;
+            }
+            if (!guided_input) {
+                guided_input = true;
+                guide_before_reading(offerer, input);
             }
         }
         for (auto& s : sockets) {
@@ -523,23 +648,36 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
         } else if (input.fd() >= 0 && poller.contains(input.fd())) {
             poller.remove(input.fd());
         }
+        const int out_fd = output.fd();
+        if (out_fd >= 0) {
+            poller.set(out_fd, io::Interest::Write);
+        }
         const int app_fd = ready && !closing ? app.wants_readable_fd() : -1;
         if (app_fd >= 0) {
             poller.set(app_fd, io::Interest::Read);
         }
         base::Instant deadline = std::min(peer.poll_timeout(), app.poll_timeout());
+        deadline = std::min(deadline, output.retry_at(now));
         if (!ready) {
             deadline = std::min(deadline, setup_deadline);
+        } else if (idle_limit > base::Duration::zero() && !closing) {
+            deadline = std::min(deadline, last_activity + idle_limit);
         }
         if (closing) {
             deadline = std::min(deadline, close_deadline);
         }
         auto w = poller.wait(deadline);
+        if (out_fd >= 0) {
+            // Re-registered each turn: the descriptor is closed once written.
+            poller.remove(out_fd);
+        }
         if (app_fd >= 0) {
             // Re-registered each turn: the app may stop wanting it.
             bool readable = poller.readable(app_fd);
             poller.remove(app_fd);
             if (readable) {
+                ++last_activity_count; // reading our own input is progress too
+                last_activity = io::now();
                 app.on_fd_readable(peer, io::now());
             }
         }
@@ -568,9 +706,10 @@ SessionResult run_session(const PeerOptions& o, bool offerer, SessionApp& app) {
             }
             if (*msg) {
                 need_remote = false;
+                poller.remove(input.fd());
+                input.close();
                 mark(offerer ? tl.answer_ms : tl.offer_ms, now,
                      offerer ? "the answer read" : "the offer read");
-                remote_format = input.format_seen();
                 auto r = peer.set_remote_description(**msg, now);
                 if (!r) {
                     end_with(kExitUsage, "the peer's description: " + r.error().message);

@@ -31,6 +31,12 @@ struct PeerOptions {
     std::string cert;
     std::string key;
     uint32_t max_message_size = 262144;
+    // Seconds without progress once connected before giving up (exit 4); 0: never. Negative:
+    // the command's default (set by the command before run_session).
+    double idle_timeout = -1;
+    // For the copy-paste guide on a terminal: what the other side runs ("rtcat answer --out
+    // DIR"), filled in by the command.
+    std::string other_side;
 };
 
 void add_peer_options(CLI::App& sub, PeerOptions& o);
@@ -47,10 +53,21 @@ public:
     virtual int wants_readable_fd() const { return -1; }
     virtual void on_fd_readable(peer::Peer& /*peer*/, base::Instant /*now*/) {}
     virtual base::Instant poll_timeout() const { return base::kNever; }
+    // Grows whenever the application makes progress (bytes, messages): the idle timeout
+    // measures the time since it last changed.
+    virtual uint64_t activity() const = 0;
     // Done: the loop closes the peer gracefully and returns exit_code().
     virtual bool finished() const = 0;
     virtual int exit_code() const = 0;
-    // The peer is gone (closed, failed, interrupted) before finished(): last chance to report.
+    // The peer hung up (DTLS close_notify, SCTP SHUTDOWN or ABORT) or vanished (ICE consent
+    // lost) after the association was up and before finished(). Returns the exit code: the
+    // application knows whether what it needed was done by then (0), or not.
+    virtual int on_peer_gone(peer::Peer& peer, const std::string& why) = 0;
+    // Nothing moved for the idle timeout. True: that is how this application ends (the exit
+    // code is then exit_code()); false: the session ends with a timeout (exit 4).
+    virtual bool on_idle() { return false; }
+    // The session ends before finished() (interrupted, failed, timed out): last chance to
+    // report. Not called after on_peer_gone().
     virtual void on_abort(const std::string& /*why*/) {}
 };
 

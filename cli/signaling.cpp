@@ -1,8 +1,10 @@
 #include "cli/signaling.hpp"
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,26 +16,42 @@ namespace {
 // A description is a few KiB; a megabyte of input without one complete is not signaling.
 constexpr size_t kMaxSignalBytes = 1024 * 1024;
 
-base::Result<void> write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return base::make_error("{}", std::strerror(errno));
-        }
-        data.remove_prefix(static_cast<size_t>(n));
+sdp::SignalFormat pick_format(SdpFormatChoice choice, std::optional<sdp::SignalFormat> mirror,
+                              bool terminal) {
+    switch (choice) {
+    case SdpFormatChoice::Plain:
+        return sdp::SignalFormat::Plain;
+    case SdpFormatChoice::Json:
+        return sdp::SignalFormat::Json;
+    case SdpFormatChoice::Token:
+        return sdp::SignalFormat::Token;
+    case SdpFormatChoice::Auto:
+        break;
     }
-    return {};
+    // Answer in the form the peer used; a terminal gets the one-line token (terminal paste
+    // buffers mangle long multi-line blobs); pipes and files get plain SDP.
+    if (mirror) {
+        return *mirror;
+    }
+    return terminal ? sdp::SignalFormat::Token : sdp::SignalFormat::Plain;
 }
 
 } // namespace
 
 SignalInput::~SignalInput() {
+    close();
+}
+
+void SignalInput::close() {
     if (owns_fd_ && fd_ >= 0) {
         ::close(fd_);
     }
+    fd_ = -1;
+    owns_fd_ = false;
+}
+
+bool SignalInput::is_terminal() const {
+    return fd_ >= 0 ? ::isatty(fd_) != 0 : (path_.empty() && ::isatty(STDIN_FILENO) != 0);
 }
 
 base::Result<void> SignalInput::open() {
@@ -44,7 +62,9 @@ base::Result<void> SignalInput::open() {
         fd_ = STDIN_FILENO;
         return {};
     }
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: see the header. Reads only happen when poll says so, so the flag changes
+    // nothing else (and a regular file ignores it).
+    int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         return base::make_error("cannot open {}: {}", path_, std::strerror(errno));
     }
@@ -91,58 +111,82 @@ base::Result<std::optional<sdp::SignalMessage>> SignalInput::on_readable(sdp::Sd
     return std::optional<sdp::SignalMessage>{std::move(*msg)};
 }
 
-base::Result<sdp::SignalFormat> write_signal(const std::string& path, SdpFormatChoice choice,
-                                             std::optional<sdp::SignalFormat> mirror,
-                                             const sdp::SignalMessage& message) {
-    int fd = STDOUT_FILENO;
-    bool owns = false;
-    if (!path.empty()) {
-        fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            return base::make_error("cannot open {}: {}", path, std::strerror(errno));
+SignalOutput::~SignalOutput() {
+    if (owns_fd_ && fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+void SignalOutput::start(sdp::SignalMessage message, std::optional<sdp::SignalFormat> mirror) {
+    message_ = std::move(message);
+    mirror_ = mirror;
+}
+
+base::Instant SignalOutput::retry_at(base::Instant now) const {
+    return started() && !done_ && fd_ < 0 ? now + kOpenRetry : base::kNever;
+}
+
+base::Result<bool> SignalOutput::pump() {
+    if (done_ || !message_) {
+        return done_;
+    }
+    if (fd_ < 0) {
+        if (path_.empty()) {
+            fd_ = STDOUT_FILENO;
+        } else {
+            // O_NONBLOCK: see the header. O_CREAT and O_TRUNC only concern a regular file.
+            int fd =
+                ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0644);
+            if (fd < 0) {
+                if (errno == ENXIO || errno == EINTR) {
+                    return false; // a fifo nobody reads yet: retry_at()
+                }
+                return base::make_error("cannot open {}: {}", path_, std::strerror(errno));
+            }
+            fd_ = fd;
+            owns_fd_ = true;
         }
-        owns = true;
-    }
-    sdp::SignalFormat format = sdp::SignalFormat::Plain;
-    switch (choice) {
-    case SdpFormatChoice::Plain:
-        format = sdp::SignalFormat::Plain;
-        break;
-    case SdpFormatChoice::Json:
-        format = sdp::SignalFormat::Json;
-        break;
-    case SdpFormatChoice::Token:
-        format = sdp::SignalFormat::Token;
-        break;
-    case SdpFormatChoice::Auto:
-        // Answer in the form the peer used; a terminal gets the one-line token (terminal paste
-        // buffers mangle long multi-line blobs); pipes and files get plain SDP.
-        if (mirror) {
-            format = *mirror;
-        } else if (::isatty(fd)) {
-            format = sdp::SignalFormat::Token;
+        terminal_ = ::isatty(fd_) != 0;
+        format_ = pick_format(choice_, mirror_, terminal_);
+        auto encoded = sdp::encode_signal(*message_, format_);
+        if (!encoded && format_ == sdp::SignalFormat::Token) {
+            // Not representable as a token (e.g. media sections): JSON carries anything.
+            format_ = sdp::SignalFormat::Json;
+            encoded = sdp::encode_signal(*message_, format_);
         }
-        break;
+        if (!encoded) {
+            return encoded.error();
+        }
+        pending_ = std::move(*encoded);
     }
-    auto encoded = sdp::encode_signal(message, format);
-    if (!encoded && format == sdp::SignalFormat::Token) {
-        // Not representable as a token (e.g. media sections): JSON carries anything.
-        format = sdp::SignalFormat::Json;
-        encoded = sdp::encode_signal(message, format);
+    while (written_ < pending_.size()) {
+        // stdout may be a blocking pipe shared with other processes (we must not make it
+        // non-blocking): write only when poll says it has room, and at most PIPE_BUF bytes, which
+        // a pipe with room takes without blocking.
+        if (!owns_fd_) {
+            pollfd p{fd_, POLLOUT, 0};
+            if (::poll(&p, 1, 0) <= 0 || (p.revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
+                return false;
+            }
+        }
+        const size_t chunk = std::min<size_t>(pending_.size() - written_, PIPE_BUF);
+        ssize_t n = ::write(fd_, pending_.data() + written_, chunk);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return false; // full, or a signal: the loop looks at its signal pipe first
+            }
+            return base::make_error("writing our session description to {}: {}", describe(),
+                                    std::strerror(errno));
+        }
+        written_ += static_cast<size_t>(n);
     }
-    if (!encoded) {
-        return encoded.error();
+    if (owns_fd_) {
+        ::close(fd_);
+        owns_fd_ = false;
+        fd_ = -1;
     }
-    const std::string& text = *encoded;
-    auto r = write_all(fd, text);
-    if (owns) {
-        ::close(fd);
-    }
-    if (!r) {
-        return base::make_error("writing our session description to {}: {}",
-                                path.empty() ? "standard output" : path, r.error().message);
-    }
-    return format;
+    done_ = true;
+    return true;
 }
 
 } // namespace rtcat::cli

@@ -28,9 +28,9 @@ __rtcat_subcommands() {
 __rtcat_options() {
     case "$1" in
     '') REPLY='-h --help --version -v --verbose -q --quiet --log-level' ;;
-    'offer') REPLY='-h --help --out --force --resume --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --max-message-size --version -v --verbose -q --quiet --log-level' ;;
-    'answer') REPLY='-h --help --out --force --resume --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --max-message-size --version -v --verbose -q --quiet --log-level' ;;
-    'send-file') REPLY='-h --help --answer --name --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --max-message-size --version -v --verbose -q --quiet --log-level' ;;
+    'offer') REPLY='-h --help --out --force --resume --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --idle-timeout --max-message-size --version -v --verbose -q --quiet --log-level' ;;
+    'answer') REPLY='-h --help --out --force --resume --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --idle-timeout --max-message-size --version -v --verbose -q --quiet --log-level' ;;
+    'send-file') REPLY='-h --help --answer --name --plain --verify --follow-symlinks --stun --turn --bind --ice-loopback --ice-transport --timeout --keylog --json --sdp-in --sdp-out --sdp-format --cert --key --idle-timeout --max-message-size --version -v --verbose -q --quiet --log-level' ;;
     'stun-probe') REPLY='-h --help --turn --user --pass -4 -6 --bind --count --timeout --rto --retries --no-nat-tests --json --version -v --verbose -q --quiet --log-level' ;;
     *) REPLY='' ;;
     esac
@@ -53,6 +53,7 @@ __rtcat_value() {
     'offer/--sdp-format') REPLY='auto plain json token' ;;
     'offer/--cert') REPLY='@text' ;;
     'offer/--key') REPLY='@text' ;;
+    'offer/--idle-timeout') REPLY='@text' ;;
     'offer/--max-message-size') REPLY='@text' ;;
     'offer/--log-level') REPLY='trace debug info warn error off' ;;
     'answer/--out') REPLY='@text' ;;
@@ -67,6 +68,7 @@ __rtcat_value() {
     'answer/--sdp-format') REPLY='auto plain json token' ;;
     'answer/--cert') REPLY='@text' ;;
     'answer/--key') REPLY='@text' ;;
+    'answer/--idle-timeout') REPLY='@text' ;;
     'answer/--max-message-size') REPLY='@text' ;;
     'answer/--log-level') REPLY='trace debug info warn error off' ;;
     'send-file/--name') REPLY='@text' ;;
@@ -81,6 +83,7 @@ __rtcat_value() {
     'send-file/--sdp-format') REPLY='auto plain json token' ;;
     'send-file/--cert') REPLY='@text' ;;
     'send-file/--key') REPLY='@text' ;;
+    'send-file/--idle-timeout') REPLY='@text' ;;
     'send-file/--max-message-size') REPLY='@text' ;;
     'send-file/--log-level') REPLY='trace debug info warn error off' ;;
     'stun-probe/--turn') REPLY='@text' ;;

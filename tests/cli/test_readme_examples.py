@@ -388,9 +388,15 @@ def test_paste_example():
         seed = int.from_bytes(os.urandom(4), "big")
         print(f"seed {seed}")
         random_file(send / "big.iso", FILE_SIZE, seed)
-        rc1, rc2, _ = two_terminals(text, recv, send, env)
+        rc1, rc2, (t1, t2) = two_terminals(text, recv, send, env)
         check(rc1 == 0 and rc2 == 0, f"exit codes {rc1} {rc2}")
         check_received(send / "big.iso", recv / "dl" / "big.iso", None)
+        # A newcomer is told what the token is for and what to do with the reply.
+        out1 = t1.text().decode("utf-8", "replace")
+        out2 = t2.text().decode("utf-8", "replace")
+        check("On the other computer run" in out1 and "rtcat send-file FILE... --answer" in out1
+              and "paste the answer here" in out1, f"terminal 1 gives no guide:\n{out1[-2000:]}")
+        check("paste it into the other rtcat" in out2, f"terminal 2 gives no guide:\n{out2[-2000:]}")
 
 
 def test_netcat_example():

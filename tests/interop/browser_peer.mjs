@@ -800,6 +800,8 @@ function control_next(key, types) {
             let m;
             try { m = JSON.parse(e.text); } catch { return halt(EXIT.transfer, `control message is not JSON: ${e.text}`); }
             log(`<- ${e.text}`);
+            // The receiver's greeting (docs/file-transfer.md): nothing to answer.
+            if (m.type === "hello") return control_next(key, types);
             if (!types.includes(m.type)) return halt(EXIT.transfer, `expected ${types.join("|")}, got ${e.text}`);
             return m;
         });

@@ -113,6 +113,31 @@ TEST(Peer, MissingFingerprintIsRejected) {
     EXPECT_NE(r.error().message.find("fingerprint"), std::string::npos) << r.error().message;
 }
 
+// A description with more candidates than ICE keeps: the best are kept, not the first (the
+// real candidate, listed last with the highest priority, was dropped silently before).
+TEST(Peer, TooManyRemoteCandidatesKeepsTheBest) {
+    Pair p(4);
+    p.tamper_offer = [](sdp::SignalMessage& m) {
+        std::string junk;
+        for (int i = 0; i < 150; ++i) {
+            junk += "a=candidate:" + std::to_string(900 + i) + " 1 udp " + std::to_string(1000 + i) +
+                    " 192.0.2." + std::to_string(i % 250 + 1) + " " + std::to_string(20000 + i) +
+                    " typ host\r\n";
+        }
+        const auto pos = m.sdp.find("a=candidate:");
+        ASSERT_NE(pos, std::string::npos);
+        m.sdp.insert(pos, junk);
+    };
+    ASSERT_TRUE(p.connect()) << p.a.failure_text() << " / " << p.b.failure_text();
+    const auto& kept = p.b.peer->remote_candidates();
+    ASSERT_EQ(kept.size(), ice::kMaxRemoteCandidates);
+    EXPECT_TRUE(std::any_of(kept.begin(), kept.end(),
+                            [](const auto& c) { return c.address.ip() == kA; }));
+    for (const auto& c : kept) {
+        EXPECT_TRUE(c.address.ip() == kA || c.priority >= 1050) << c.priority;
+    }
+}
+
 TEST(Peer, DroppedClientHelloAndFinishedStillConnect) {
     sim::LinkParams link;
     int hellos = 0;
@@ -286,12 +311,18 @@ void transfer_over(double loss, uint64_t seed, size_t first_file_size = kBigFile
     write_random(src / "dir" / "sub" / "b.bin", 100000, seed + 1);
     write_random(src / "dir" / "empty.bin", 0, seed + 2);
     auto sources =
-        cli::transfer::collect_sources({(src / "a.bin").string(), (src / "dir").string()}, "stdin");
+        cli::transfer::collect_sources({(src / "a.bin").string(), (src / "dir").string()});
     ASSERT_TRUE(sources.ok()) << sources.error().message;
-    cli::transfer::Sender sender(std::move(*sources));
+    // The protocol path is under test: under loss the receiver's first word may take a few
+    // RTOs, which must not switch the sender to plain mode here (transfer_test covers that).
+    cli::transfer::SenderOptions so;
+    so.plain_after = std::chrono::hours(1);
+    cli::transfer::Sender sender(std::move(sources->sources), so);
     cli::transfer::ReceiverOptions ro;
     ro.out_dir = dst;
-    cli::transfer::Receiver receiver(ro);
+    auto created = cli::transfer::Receiver::create(ro);
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    cli::transfer::Receiver& receiver = **created;
     p.a.keep_events = false;
     p.b.keep_events = false;
     p.a.app = [&](peer::Peer& pe, peer::Event& ev, Instant n) {
@@ -334,7 +365,9 @@ void transfer_over(double loss, uint64_t seed, size_t first_file_size = kBigFile
     EXPECT_EQ(sender.results().size(), 3u);
     for (const auto& r : sender.results()) {
         EXPECT_TRUE(r.ok) << r.name << ": " << r.error;
+        EXPECT_TRUE(r.verified) << r.name;
     }
+    EXPECT_EQ(sender.mode(), cli::transfer::Mode::Protocol);
     fs::remove_all(src);
     fs::remove_all(dst);
 }
@@ -421,10 +454,14 @@ TEST(PeerTransferSoak, DISABLED_TwentyPercentLossManySeeds) {
 
 TEST(PeerTransfer, PathTraversalIsRefused) {
     for (const char* bad :
-         {"../x", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\b", "x.part", ""}) {
+         {"../x", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\b", "x.part", "", "a\x1b[2Jb",
+          "line\nbreak", "cr\rx", "bell\a", "del\x7f", "c1\xc2\x9b", "bad\xff\xfe"}) {
         EXPECT_FALSE(cli::transfer::safe_relative_path(bad).ok()) << bad;
     }
-    for (const char* good : {"a", "a/b/c.txt", "dir/.hidden", "..a", "a..b"}) {
+    EXPECT_FALSE(cli::transfer::safe_relative_path(std::string(251, 'x')).ok());
+    EXPECT_TRUE(cli::transfer::safe_relative_path(std::string(250, 'x')).ok());
+    for (const char* good : {"a", "a/b/c.txt", "dir/.hidden", "..a", "a..b",
+                             "r\xc3\xa9sum\xc3\xa9.txt", "with space"}) {
         EXPECT_TRUE(cli::transfer::safe_relative_path(good).ok()) << good;
     }
 }
