@@ -43,8 +43,10 @@ base::Result<std::unique_ptr<SignalPipe>> SignalPipe::install() {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    // Restart other blocking calls (file reads); poll() still returns EINTR, waking the loop.
-    sa.sa_flags = SA_RESTART;
+    // No SA_RESTART: a call that can block (a write to a stdout pipe nobody drains) must
+    // return EINTR so the loop gets to read the signal; with SA_RESTART it resumed, and only
+    // SIGKILL ended the process. Every caller retries or gives up on EINTR on its own.
+    sa.sa_flags = 0;
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);

@@ -98,6 +98,22 @@ wait $p; echo "rcs $? -"
             check(rc == "130", f"SIG{sig}: exit {rc}, want 130\n{r.stderr}")
 
 
+def test_sigint_while_stdout_is_blocked():
+    """Netcat's stdout is a pipe nobody drains, so write() blocks. Was: the signal handler's
+    SA_RESTART resumed the write and only SIGKILL ended rtcat."""
+    with tempfile.TemporaryDirectory() as tmp:
+        r = netns(tmp, """mkfifo A B stuck; exec 4<>stuck
+"$R" offer --sdp-out A --sdp-in B --timeout 20 </dev/zero >/dev/null 2>o_err & o=$!
+"$R" answer --sdp-in A --sdp-out B --timeout 20 </dev/null >stuck 2>a_err & a=$!
+sleep 2; kill -INT $a
+for i in $(seq 50); do kill -0 $a 2>/dev/null || break; sleep 0.1; done
+kill -0 $a 2>/dev/null && { echo "still running 5 s after SIGINT" >&2; kill -9 $a; }
+wait $a; rc=$?; kill -9 $o 2>/dev/null; wait $o; echo "rcs $rc -"
+""")
+        rc, _ = rcs_of(r)
+        check(rc == "130", f"exit {rc}, want 130\n{r.stderr}\n{text(Path(tmp) / 'a_err')}")
+
+
 def test_fifos_opened_in_either_order():
     """Netcat with signaling on two fifos: whichever side starts first, both exit 0."""
     with tempfile.TemporaryDirectory() as tmp:
