@@ -19,6 +19,9 @@ PACKAGES=(
     # browser interop: Debian's Chromium driven by node + playwright-core (npm ships with the
     # machine's nodejs; tests/interop/setup.sh installs playwright-core)
     chromium nodejs
+    # plain-peer interop (tests/interop/plain_peer.py): a second browser engine, driven by a
+    # page only, and aiortc as a non-browser WebRTC stack (for Debian's /usr/bin/python3)
+    firefox-esr python3-aiortc
 )
 
 installed() {
