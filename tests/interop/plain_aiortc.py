@@ -22,7 +22,7 @@ import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from plain_peer import EXIT_CONNECT, EXIT_DATA, EXIT_INTERNAL, EXIT_OK, EXIT_TIMEOUT, Failure, kChunk, \
-    kHighWater, kLowWater
+    kCloseDelayMs, kHighWater, kLowWater
 
 _host_addresses = aioice.ice.get_host_addresses
 
@@ -127,7 +127,7 @@ class Chan:
     def poll_closing(self, engine):
         # aiortc marks a channel "closing" when the peer's stream reset arrives (no event).
         if self.ch.readyState == "closing" and not self.closing_by_us and self.peer_reset_ms is None \
-                and not self.closed:
+                and not self.closed and not engine.we_closed:
             self.peer_reset_ms = engine.run.ms()
             engine.note("peerReset", key=self.key, label=self.label, bytes=self.bytes)
 
@@ -178,7 +178,8 @@ class Engine:
         return self.pc.sctp.transport.state if self.pc and self.pc.sctp else None
 
     def transports_up(self):
-        return not self.hangup and self.sctp_state() == "connected" and self.dtls_state() == "connected"
+        return not self.hangup and not self.we_closed and self.sctp_state() == "connected" \
+            and self.dtls_state() == "connected"
 
     def peer_hung_up(self, how):
         if self.we_closed or self.hangup:
@@ -372,6 +373,7 @@ class Engine:
             waiter.cancel()
 
     async def close_and_wait(self, c):
+        await asyncio.sleep(kCloseDelayMs / 1000)  # see kCloseDelayMs (Chromium)
         c.closing_by_us = True
         c.ch.close()
         await self.until(lambda: c.closed)
@@ -438,6 +440,7 @@ class Engine:
             ours.ch.send(text)
         await self.drained(ours)
         await self.dry(ours)
+        await asyncio.sleep(kCloseDelayMs / 1000)  # see kCloseDelayMs (Chromium)
         ours.closing_by_us = True
         ours.ch.close()
         sent_ms = self.run.ms()
@@ -493,6 +496,8 @@ class Engine:
             ours = first or self.adopt(self.pc.createDataChannel(opt.label), "local")
             outcome = await self.run_netcat(ours)
         self.timings["done_ms"] = run.ms()
+        # A hang-up seen after the mode's own end still counts.
+        outcome["peer_hung_up"] = bool(outcome.get("peer_hung_up") or self.hangup)
         await self.close_pc()  # hang up
         return pair, outcome
 

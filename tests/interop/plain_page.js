@@ -105,6 +105,7 @@ function watchTransports() {
 }
 function transportsUp() {
     const sctp = pc.sctp;
+    if (weClosed) return false; // our own hang-up closes every channel: not a stream reset
     if (!sctp) return !hangup; // no RTCSctpTransport in this browser: trust the hang-up signs
     return !hangup && sctp.state === "connected" &&
         (!sctp.transport || sctp.transport.state === "connected");
@@ -140,7 +141,7 @@ function adopt(ch, origin, placeholder) {
     // "closing" event where implemented) before "close". Seen that way, the bytes before it are
     // complete even if the peer hangs up before our half of the reset finishes.
     const closing = () => {
-        if (c.peer_reset_ms !== null || c.closing_by_us || c.closed) return;
+        if (c.peer_reset_ms !== null || c.closing_by_us || c.closed || weClosed) return;
         c.peer_reset_ms = now();
         note("peerReset", { key: c.key, label: c.label, bytes: c.bytes });
     };
@@ -261,6 +262,7 @@ function closeOurs(c) {
     c.ch.close();
 }
 async function closeAndWait(c) {
+    await sleep(cfg.close_delay_ms);
     closeOurs(c);
     await until(() => c.closed);
 }
@@ -332,6 +334,7 @@ async function runNetcat(ours) {
         ours.ch.send(bytes);
     }
     while (ours.ch.readyState === "open" && ours.ch.bufferedAmount > 0) await sleep(5);
+    await sleep(cfg.close_delay_ms);
     closeOurs(ours);
     const sent_ms = now();
     // Done when ours is closed and every channel of the peer is (one seen at least), or the
@@ -371,7 +374,9 @@ async function report(outcome) {
     // Channels still open: hand over what they received so far (not saved as files).
     await Promise.all(chans.filter((c) => !c.closed && !c.placeholder).map((c) => uploadChannel(c, false).catch(() => {})));
     await Promise.all(chans.map((c) => c.upload).filter((u) => u).map((u) => u.catch(() => {})));
-    const body = { ...outcome, hangup, channels: chans.map(describe), events, timings,
+    // A hang-up seen after the mode's own end (e.g. while our close finished) still counts.
+    const body = { ...outcome, peer_hung_up: !!(outcome.peer_hung_up || hangup), hangup,
+        channels: chans.map(describe), events, timings,
         selected_pair: pairAtConnect,
         max_message_size_api: pc && pc.sctp ? pc.sctp.maxMessageSize : null,
         user_agent: navigator.userAgent };

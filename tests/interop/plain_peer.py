@@ -53,6 +53,11 @@ kChunk = 64 * 1024
 # (threshold kLowWater). Loopback needs little; Chromium closes a channel past 16 MiB.
 kHighWater = 1024 * 1024
 kLowWater = 256 * 1024
+# Between "everything sent" and the channel's close. Chromium 156 drops every message of a
+# channel whose stream reset arrives a few milliseconds after them, although its SCTP stack
+# acknowledged them (README.md, "What Chromium does here"); seen with aiortc -> Chromium in
+# netcat mode. A plain sender that waits a moment avoids tripping it.
+kCloseDelayMs = 200
 # After our part is complete, how long we wait for the peer to hang up before we do.
 kGraceS = 3.0
 kDefaultTimeoutS = 60.0
@@ -588,6 +593,7 @@ def run_browser(run):
         "label": opt.label, "text_b64": base64.b64encode((opt.netcat or "").encode()).decode(),
         "files": [{"label": f["label"], "size": f["size"]} for f in run.send_files],
         "chunk": kChunk, "high_water": kHighWater, "low_water": kLowWater, "grace_s": opt.grace,
+        "close_delay_ms": kCloseDelayMs,
         # Firefox offers 127.0.0.1 only while a capture is active (DESIGN.md, traps).
         "capture": json.loads(os.environ.get("RTCAT_FIREFOX_CAPTURE", '{"audio": true}'))
         if opt.engine == "firefox" else None,
@@ -698,7 +704,9 @@ def merge_page(run, page):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="plain_peer.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", required=True, choices=["chromium", "firefox", "aiortc"])
-    p.add_argument("--role", required=True, choices=["offer", "answer"])
+    p.add_argument("--role", choices=["offer", "answer"])
+    p.add_argument("--check", action="store_true",
+                   help="only say whether ENGINE can run here: exit 0, or 77 with the reason")
     p.add_argument("--recv", metavar="DIR", help="save every channel the peer opens as DIR/<label>")
     p.add_argument("--expect", metavar="LABEL", action="append", default=[],
                    help="(--recv) done only once LABEL was saved (repeatable)")
@@ -725,6 +733,10 @@ def parse_args(argv):
                 p.error("--send-as must follow its --send FILE (one each)")
             pairs[last] = argv[i + 1]
     opt.send_as = pairs
+    if opt.check:
+        return opt
+    if opt.role is None:
+        p.error("--role offer|answer is required")
     modes = [bool(opt.send), opt.recv is not None, opt.netcat is not None]
     if sum(modes) != 1:
         p.error("exactly one of --send, --recv, --netcat")
@@ -749,8 +761,29 @@ def maybe_reexec_for_aiortc(argv):
     sys.exit(EXIT_INTERNAL)
 
 
+def check_engine(engine):
+    """Exit code 0 when `engine` can run here, else 77 (the tests' "skip") with the reason."""
+    if engine == "aiortc":
+        r = subprocess.run([SYSTEM_PYTHON, "-c", "import aiortc; print(aiortc.__version__)"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"aiortc is not importable by {SYSTEM_PYTHON} (apt-get install python3-aiortc)")
+            return 77
+        print(f"aiortc {r.stdout.strip()}")
+        return 0
+    path = CHROMIUM if engine == "chromium" else FIREFOX
+    if not os.access(path, os.X_OK):
+        pkg = "chromium" if engine == "chromium" else "firefox-esr"
+        print(f"{engine} not found at {path} (apt-get install {pkg})")
+        return 77
+    print(path)
+    return 0
+
+
 def main(argv):
     opt = parse_args(argv)
+    if opt.check:
+        return check_engine(opt.engine)
     if opt.engine == "aiortc":
         maybe_reexec_for_aiortc(argv)
     try:
