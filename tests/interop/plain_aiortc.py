@@ -77,6 +77,25 @@ def _honour_reset_last_tsn():
 _honour_reset_last_tsn()
 
 
+def _announce_closing():
+    """aiortc marks a channel "closing" when the peer's stream reset arrives but emits nothing;
+    polling missed it when the peer's ABORT followed within milliseconds (aiortc -> aiortc: a
+    complete file judged aborted). Emit a "closing" event, as browsers do. Observation only."""
+    from aiortc.rtcdatachannel import RTCDataChannel
+
+    set_state = RTCDataChannel._setReadyState
+
+    def patched(self, state):
+        if state == "closing" and self.readyState == "open":
+            self.emit("closing")
+        set_state(self, state)
+
+    RTCDataChannel._setReadyState = patched
+
+
+_announce_closing()
+
+
 async def in_thread(fn):
     """fn() on a daemon thread: a blocking stdin read must not keep asyncio.run() from ending
     (its default executor is joined at shutdown)."""
@@ -124,10 +143,10 @@ class Chan:
                 "opened_ms": self.opened_ms, "closed_ms": self.closed_ms, "clean": self.clean,
                 "peer_reset_ms": self.peer_reset_ms, "complete": self.complete, "error": self.error}
 
-    def poll_closing(self, engine):
-        # aiortc marks a channel "closing" when the peer's stream reset arrives (no event).
-        if self.ch.readyState == "closing" and not self.closing_by_us and self.peer_reset_ms is None \
-                and not self.closed and not engine.we_closed:
+    def poll_closing(self, engine, event=False):
+        # The peer's stream reset: the "closing" event (_announce_closing), or the state seen.
+        if (event or self.ch.readyState == "closing") and not self.closing_by_us \
+                and self.peer_reset_ms is None and not self.closed and not engine.we_closed:
             self.peer_reset_ms = engine.run.ms()
             engine.note("peerReset", key=self.key, label=self.label, bytes=self.bytes)
 
@@ -256,6 +275,7 @@ class Engine:
                 self.pulse()
 
         ch.on("open", opened)
+        ch.on("closing", lambda: c.poll_closing(self, event=True))
         if ch.readyState == "open":
             opened()  # aiortc announces a remote channel already open
 

@@ -413,7 +413,8 @@ async function main() {
     }
     pc = new RTCPeerConnection({ iceServers: [] });
     watch();
-    setInterval(() => { for (const c of chans) if (!c.closed) c.pollClosing(); }, 20);
+    // Where no "closing" event exists, poll: a peer may hang up milliseconds after its reset.
+    setInterval(() => { for (const c of chans) if (!c.closed) c.pollClosing(); }, 5);
     let first = null;
     if (cfg.role === "offer") {
         // An offer needs an m=application section, hence a channel before createOffer.
