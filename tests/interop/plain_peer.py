@@ -817,4 +817,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # os._exit: a reader thread may still block in stdin's readline (the peer never sent its
+    # description); interpreter shutdown would then abort on stdin's lock (exit 134, not ours).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
