@@ -44,12 +44,15 @@ ENGINES = ("chromium", "firefox", "aiortc")
 # hang-up. The outer limit kills the namespace's processes if something still hangs. Kept tight:
 # ctest gives the whole file 300 s, and today most cases run into these limits.
 kRtcatTimeoutS = 25
-kEngineTimeoutS = {"chromium": 15, "firefox": 20, "aiortc": 15}
+kEngineTimeoutS = {"chromium": 20, "firefox": 25, "aiortc": 20}
 kCaseTimeoutS = 40
 # From the moment both descriptions are known to the end of both programs: a transfer of a few
-# MiB plus rtcat's fall-back to plain channels ("a few seconds") and the hang-up. Far below
-# ICE consent's 30 s, which is how a peer notices a partner that vanished without closing.
-kSessionMaxS = 15.0
+# MiB (aiortc <-> aiortc took up to 10 s here with the machine's load at 12), rtcat's fall-back
+# to plain channels ("a few seconds") and the hang-up. Below ICE consent's 30 s, which is how a
+# peer notices a partner that vanished without closing.
+kSessionMaxS = 20.0
+# Netcat moves a few bytes: both ends must be done within a few seconds.
+kNetcatMaxS = 10.0
 # File sizes: 1-3 MiB keeps the whole matrix (18 cases) within ~3-4 minutes.
 kMinBytes, kMaxBytes = 1 << 20, 3 << 20
 
@@ -198,11 +201,11 @@ def report_engine(res):
           f"max-message-size {res.get('max_message_size')}", flush=True)
 
 
-def check_session_time(w, res, wall):
+def check_session_time(w, res, wall, limit=kSessionMaxS):
     s = session_seconds(res, wall)
     print(f"session: {s:.1f} s after the descriptions were exchanged", flush=True)
-    w.check(s < kSessionMaxS, f"the session took {s:.1f} s (limit {kSessionMaxS} s): someone waited "
-                              "for a timeout instead of closing")
+    w.check(s < limit, f"the session took {s:.1f} s (limit {limit} s): someone waited "
+                       "for a timeout instead of closing")
 
 
 # ---- a. rtcat send-file -> the engine saves what it is given ----------------------------------------
@@ -341,7 +344,7 @@ wait $e; echo "rcs rtcat=$rc engine=$?\""""
         w.check(res.get("received") == RTCAT_TEXT,
                 f"the engine received {res.get('received')!r}, want {RTCAT_TEXT!r}", r)
         w.check(rcs == (0, 0), f"both must exit 0, got rtcat={rcs[0]} engine={rcs[1]}", r)
-        check_session_time(w, res, wall)
+        check_session_time(w, res, wall, kNetcatMaxS)
 
 
 def test_c_chromium_rtcat_offers():
