@@ -28,7 +28,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
