@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include "core/base/check.hpp"
+#include "core/base/crc32.hpp"
 #include "core/base/random.hpp"
 
 namespace rtcat::stun {
@@ -39,29 +40,6 @@ std::uint8_t type_class(std::uint16_t t) {
 
 std::size_t padded(std::size_t n) {
     return (n + 3) & ~std::size_t{3};
-}
-
-const std::array<std::uint32_t, 256>& crc_table() {
-    static const auto table = [] {
-        std::array<std::uint32_t, 256> t{};
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t c = i;
-            for (int k = 0; k < 8; ++k)
-                c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }();
-    return table;
-}
-
-// CRC-32 as in ITU-T V.42 / zlib, which FINGERPRINT uses (RFC 8489 §14.7).
-std::uint32_t crc32(ByteView data) {
-    const auto& t = crc_table();
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (auto b : data)
-        c = t[(c ^ b) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
 }
 
 void hmac(bool sha256, const Bytes& key, ByteView a, ByteView b, std::uint8_t* out) {
@@ -529,7 +507,7 @@ Bytes encode(const Message& message, const EncodeOptions& options) {
     }
     if (options.fingerprint) {
         w.patch_u16(2, static_cast<std::uint16_t>(out.size() - kHeaderSize + 8));
-        std::uint32_t crc = crc32(out) ^ kFingerprintXor;
+        std::uint32_t crc = base::crc32(out) ^ kFingerprintXor;
         w.u16(attr::Fingerprint);
         w.u16(4);
         w.u32(crc);
@@ -585,7 +563,7 @@ base::Result<Message> decode(ByteView d) {
                 return base::make_error("FINGERPRINT has length {}", at_len);
             // CRC over everything before the attribute, with the length field as sent
             // (which already covers the fingerprint).
-            std::uint32_t want = crc32(d.first(at)) ^ kFingerprintXor;
+            std::uint32_t want = base::crc32(d.first(at)) ^ kFingerprintXor;
             std::uint32_t got = ByteReader(value).u32();
             if (want != got)
                 return base::make_error("FINGERPRINT mismatch (0x{:08x}, expected 0x{:08x})", got,

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "core/base/bytes.hpp"
+#include "core/base/crc32.hpp"
 #include "core/stun/message.hpp"
 
 using namespace rtcat;
@@ -325,6 +326,16 @@ TEST(StunCodec, RejectsMalformed) {
     auto de = decode(encode(e));
     ASSERT_TRUE(de.ok());
     EXPECT_FALSE(de->error_code().has_value());
+}
+
+// FINGERPRINT's CRC-32 (now core/base/crc32, shared with the signaling token): the standard
+// check value of ITU-T V.42 / zlib.
+TEST(StunCodec, Crc32CheckValue) {
+    const std::string text = "123456789";
+    EXPECT_EQ(base::crc32(
+                  base::ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())),
+              0xCBF43926u);
+    EXPECT_EQ(base::crc32({}), 0u);
 }
 
 TEST(StunCodec, MethodAndClassBits) {
