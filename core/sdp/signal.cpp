@@ -99,12 +99,13 @@ std::optional<base::Bytes> base64url_decode(std::string_view s) {
 
 // ---- token codec -----------------------------------------------------------------------------
 
+// Limits of the payload (signal.hpp); the encoder checks each before writing, so it never emits
+// a token the decoder would refuse.
 constexpr std::size_t kMaxTokenCandidates = 64;
 constexpr std::size_t kMaxTokenFingerprints = 4;
+constexpr std::size_t kMaxTokenExtensions = 16; // per candidate, after the dropped ones
 constexpr std::array<std::string_view, 5> kHashes = {"sha-1", "sha-224", "sha-256", "sha-384",
                                                      "sha-512"};
-constexpr std::array<std::string_view, 4> kDroppedExtensions = {"generation", "network-id",
-                                                                "network-cost", "ufrag"};
 
 void put_varint(base::ByteWriter& w, std::uint64_t v) {
     while (v >= 0x80) {
@@ -207,6 +208,18 @@ bool is_upper(std::string_view s) {
         if (c >= 'a' && c <= 'z')
             return false;
     return true;
+}
+
+bool is_lower(std::string_view s) {
+    for (char c : s)
+        if (c >= 'A' && c <= 'Z')
+            return false;
+    return true;
+}
+
+bool is_dropped_extension(std::string_view name) {
+    return std::find(kTokenDroppedExtensions.begin(), kTokenDroppedExtensions.end(), name) !=
+           kTokenDroppedExtensions.end();
 }
 
 base::Error token_error(std::string_view why) {
@@ -608,6 +621,17 @@ base::Result<std::string> encode_token(const SignalMessage& msg) {
         auto c = parse_candidate_line(text);
         if (!c)
             return token_error(c.error().message);
+        // One bit carries the transport's case: "udp" and "UDP" come back as written, a mixed
+        // "Udp" would come back lower case.
+        if (!is_upper(c->transport) && !is_lower(c->transport))
+            return token_error("a candidate's transport is in mixed case");
+        std::size_t kept = 0;
+        for (const auto& e : c->extensions)
+            if (!is_dropped_extension(e.first))
+                ++kept;
+        if (kept > kMaxTokenExtensions)
+            return token_error(
+                fmt::format("a candidate has more than {} extensions", kMaxTokenExtensions));
         std::uint8_t cf = static_cast<std::uint8_t>(c->type);
         if (c->is_tcp())
             cf |= 1 << 2;
@@ -636,20 +660,21 @@ base::Result<std::string> encode_token(const SignalMessage& msg) {
             put_addr(w, *c->related_address);
             w.u16(*c->related_port);
         }
-        std::size_t kept = 0;
-        for (const auto& e : c->extensions)
-            if (std::find(kDroppedExtensions.begin(), kDroppedExtensions.end(), e.first) ==
-                kDroppedExtensions.end())
-                ++kept;
         put_varint(w, kept);
         for (const auto& e : c->extensions)
-            if (std::find(kDroppedExtensions.begin(), kDroppedExtensions.end(), e.first) ==
-                kDroppedExtensions.end()) {
+            if (!is_dropped_extension(e.first)) {
                 put_str(w, e.first);
                 put_str(w, e.second);
             }
     }
-    return std::string(kTokenPrefix) + base64url_encode(payload);
+    std::string token = std::string(kTokenPrefix) + base64url_encode(payload);
+    if (token.size() > kMaxTokenSignalBytes)
+        return token_error(fmt::format("it would be longer than {} bytes", kMaxTokenSignalBytes));
+    // The checks above mirror the decoder's limits one by one; decoding what we wrote makes sure
+    // no limit added later to one side only can put an unreadable token on a user's screen.
+    if (auto back = decode_token(token); !back)
+        return token_error(back.error().message);
+    return token;
 }
 
 base::Result<SignalMessage> decode_token(std::string_view token) {
@@ -758,7 +783,7 @@ base::Result<SignalMessage> decode_token(std::string_view token) {
             c.related_port = r.u16();
         }
         auto next = get_varint(r);
-        if (!next || *next > 16)
+        if (!next || *next > kMaxTokenExtensions)
             return bad_token("bad candidate extensions");
         for (std::uint32_t e = 0; e < *next; ++e) {
             auto key = get_str(r);

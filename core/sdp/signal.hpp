@@ -25,10 +25,15 @@
 //     varint component, u32 priority
 //     addr: u8 kind (4: 4 bytes IPv4, 6: 16 bytes IPv6, 0: str host name) ; u16 port
 //     [addr raddr ; u16 rport]            if bit6
-//     varint extension count, each: str name, str value
+//     varint extension count (<= 16), each: str name, str value
 // The extensions generation, network-id, network-cost and ufrag are dropped: they are hints
 // between browsers of one vendor and cost ~35 bytes per candidate; everything else is kept.
+// Whatever the decoder refuses (counts over the limits above, a token over
+// kMaxTokenSignalBytes, a transport in mixed case, which bit3 cannot carry) the encoder refuses
+// too, so a description it cannot carry falls back to JSON instead of becoming a token the peer
+// cannot read: decode_token(encode_token(m)) gives back m as far as the token carries it.
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -49,6 +54,9 @@ enum class SignalFormat { Plain, Json, Token };
 std::string_view signal_format_name(SignalFormat f); // "plain", "json", "token"
 
 inline constexpr std::string_view kTokenPrefix = "rtcat1:";
+// Candidate extensions a token leaves out (see the layout above).
+inline constexpr std::array<std::string_view, 4> kTokenDroppedExtensions = {
+    "generation", "network-id", "network-cost", "ufrag"};
 // A JSON-escaped SDP of kMaxSdpBytes stays below this unless it is mostly \u escapes.
 inline constexpr std::size_t kMaxJsonSignalBytes = 2 * kMaxSdpBytes;
 inline constexpr std::size_t kMaxTokenSignalBytes = 16 * 1024;

@@ -352,6 +352,51 @@ TEST(SdpSignal, TokenRefusesWhatItCannotCarry) {
               "cannot encode as an rtcat1: token: candidate: raddr needs an address");
 }
 
+// Regression (fuzz_signal): the encoder wrote candidates with more than 16 extensions, which the
+// decoder refuses; a peer got a token it could not read. Every limit of the decoder is now
+// checked by the encoder, which fails instead (and the CLI falls back to JSON).
+TEST(SdpSignal, TokenEncoderRefusesWhatTheDecoderWould) {
+    auto with_candidates = [](std::vector<std::string> candidates) {
+        auto p = params(0);
+        p.candidates = std::move(candidates);
+        return SignalMessage{.type = SdpType::Offer, .sdp = serialize(make_offer(p))};
+    };
+    auto extensions = [](int n) {
+        std::string s = "1 1 udp 2122260223 192.168.1.5 46243 typ host generation 0";
+        for (int i = 0; i < n; ++i)
+            s += " x" + std::to_string(i) + " " + std::to_string(i);
+        return s;
+    };
+    // 16 kept extensions (generation is dropped) fit and come back in order.
+    auto ok = with_candidates({extensions(16)});
+    auto token = encode_token(ok);
+    ASSERT_TRUE(token) << token.error().message;
+    auto back = decode_token(*token);
+    ASSERT_TRUE(back) << back.error().message;
+    auto r = extract_remote(*parse(back->sdp), SdpType::Offer);
+    ASSERT_TRUE(r);
+    auto want = parse_candidate_line(extensions(16));
+    want->extensions.erase(want->extensions.begin()); // generation
+    EXPECT_EQ(*parse_candidate_line(r->candidates.at(0)), *want);
+
+    auto refused = [](const SignalMessage& m, const std::string& why) {
+        auto t = encode_token(m);
+        ASSERT_FALSE(t) << *t;
+        EXPECT_EQ(t.error().message, "cannot encode as an rtcat1: token: " + why);
+        EXPECT_FALSE(encode_signal(m, SignalFormat::Token));
+        EXPECT_TRUE(encode_signal(m, SignalFormat::Json)); // what write_signal falls back to
+    };
+    refused(with_candidates({extensions(17)}), "a candidate has more than 16 extensions");
+    // The transport's case is one bit: "Udp" would come back as "udp".
+    refused(with_candidates({"1 1 Udp 7 1.2.3.4 9 typ host"}),
+            "a candidate's transport is in mixed case");
+    // The decoder refuses tokens over kMaxTokenSignalBytes; long extension values get there.
+    std::vector<std::string> big;
+    for (int i = 0; i < 20; ++i)
+        big.push_back("1 1 udp 7 1.2.3.4 9 typ host x " + std::string(900, 'a'));
+    refused(with_candidates(big), "it would be longer than 16384 bytes");
+}
+
 TEST(SdpSignal, CorruptTokensAreErrors) {
     auto token = *encode_token(offer_message(4));
     EXPECT_FALSE(decode_token("rtcat1:"));
