@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/base/printable.hpp"
 #include "core/net/address.hpp"
 
 namespace rtcat::sdp {
@@ -113,31 +114,34 @@ base::Result<CandidateLine> parse_candidate_line(std::string_view text) {
                            "<address> <port> typ <type>"};
     CandidateLine c;
     if (!valid_foundation(f[0]))
-        return base::make_error("candidate: invalid foundation '{}'", f[0]);
+        return base::make_error("candidate: invalid foundation '{}'", base::printable(f[0]));
     c.foundation = std::string(f[0]);
     auto comp = to_number<std::uint16_t>(f[1]);
     if (!comp || *comp < 1 || *comp > 256)
-        return base::make_error("candidate: component '{}' is not a number 1-256", f[1]);
+        return base::make_error("candidate: component '{}' is not a number 1-256",
+                                base::printable(f[1]));
     c.component = *comp;
     if (!iequals(f[2], "udp") && !iequals(f[2], "tcp"))
-        return base::make_error("candidate: unsupported transport '{}'", f[2]);
+        return base::make_error("candidate: unsupported transport '{}'", base::printable(f[2]));
     c.transport = std::string(f[2]);
     auto prio = to_number<std::uint32_t>(f[3]);
     if (!prio)
-        return base::make_error("candidate: priority '{}' is not a 32-bit number", f[3]);
+        return base::make_error("candidate: priority '{}' is not a 32-bit number",
+                                base::printable(f[3]));
     c.priority = *prio;
     if (!valid_address(f[4]))
-        return base::make_error("candidate: invalid address '{}'", f[4]);
+        return base::make_error("candidate: invalid address '{}'", base::printable(f[4]));
     c.address = std::string(f[4]);
     auto port = to_number<std::uint16_t>(f[5]);
     if (!port)
-        return base::make_error("candidate: port '{}' is not a number 0-65535", f[5]);
+        return base::make_error("candidate: port '{}' is not a number 0-65535",
+                                base::printable(f[5]));
     c.port = *port;
     if (f[6] != "typ")
         return base::Error{"candidate: expected 'typ' after the port"};
     auto type = parse_type(f[7]);
     if (!type)
-        return base::make_error("candidate: unknown candidate type '{}'", f[7]);
+        return base::make_error("candidate: unknown candidate type '{}'", base::printable(f[7]));
     c.type = *type;
 
     std::size_t k = 8;
@@ -150,20 +154,23 @@ base::Result<CandidateLine> parse_candidate_line(std::string_view text) {
             return base::Error{"candidate: raddr without rport"};
         auto rp = to_number<std::uint16_t>(f[k + 1]);
         if (!rp)
-            return base::make_error("candidate: rport '{}' is not a number 0-65535", f[k + 1]);
+            return base::make_error("candidate: rport '{}' is not a number 0-65535",
+                                    base::printable(f[k + 1]));
         c.related_port = *rp;
         k += 2;
     }
     for (; k < f.size(); k += 2) {
         if (k + 1 >= f.size())
-            return base::make_error("candidate: extension '{}' has no value", f[k]);
+            return base::make_error("candidate: extension '{}' has no value",
+                                    base::printable(f[k]));
         if (f[k] == "raddr" || f[k] == "rport")
             return base::make_error("candidate: misplaced or repeated {}", f[k]);
         if (f[k] == "tcptype") {
             if (c.tcp_type)
                 return base::Error{"candidate: repeated tcptype"};
             if (f[k + 1] != "active" && f[k + 1] != "passive" && f[k + 1] != "so")
-                return base::make_error("candidate: invalid tcptype '{}'", f[k + 1]);
+                return base::make_error("candidate: invalid tcptype '{}'",
+                                        base::printable(f[k + 1]));
             c.tcp_type = std::string(f[k + 1]);
             continue;
         }

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/base/printable.hpp"
+
 namespace rtcat::sdp {
 namespace {
 
@@ -56,7 +58,7 @@ base::Result<void> check_ice_credential(std::string_view what, std::string_view 
         if (!is_ice_char(c))
             return base::make_error(
                 "a={} contains '{}', outside the ICE character set (letters, digits, + and /)",
-                what, c);
+                what, base::printable(std::string_view(&c, 1)));
     return {};
 }
 
@@ -261,14 +263,15 @@ base::Result<RemoteParams> extract_remote(const SessionDescription& sd, SdpType 
         r.fingerprints.push_back(std::move(*fp));
     }
     if (r.fingerprints.empty())
-        return base::make_error("unsupported fingerprint algorithm {}", unsupported);
+        return base::make_error("unsupported fingerprint algorithm {}",
+                                base::printable(unsupported));
 
     // RFC 4145 §4.1: a missing a=setup means "active".
     auto setup_v = find_effective(sd, *m, "setup");
     if (setup_v) {
         auto s = parse_setup(*setup_v);
         if (!s)
-            return base::make_error("invalid a=setup:{}", *setup_v);
+            return base::make_error("invalid a=setup:{}", base::printable(*setup_v));
         r.setup = *s;
     } else {
         r.setup = Setup::Active;
@@ -284,14 +287,15 @@ base::Result<RemoteParams> extract_remote(const SessionDescription& sd, SdpType 
     } else if (m->has("sctp-port")) {
         auto p = sctp_port(*m);
         if (!p)
-            return base::make_error("a=sctp-port:{} is not a port number", *m->find("sctp-port"));
+            return base::make_error("a=sctp-port:{} is not a port number",
+                                    base::printable(*m->find("sctp-port")));
         r.sctp_port = *p;
     }
     if (m->has("max-message-size")) {
         auto mms = max_message_size(*m);
         if (!mms)
             return base::make_error("a=max-message-size:{} is not a number",
-                                    *m->find("max-message-size"));
+                                    base::printable(*m->find("max-message-size")));
         r.max_message_size = static_cast<std::uint32_t>(
             std::min<std::uint64_t>(*mms, std::numeric_limits<std::uint32_t>::max()));
     }

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "core/base/bytes.hpp"
+#include "core/base/printable.hpp"
 
 namespace rtcat::sdp {
 namespace {
@@ -565,23 +566,26 @@ base::Result<Fingerprint> parse_fingerprint(std::string_view value) {
     std::size_t i = 0;
     while (true) {
         if (i + 2 > hex.size())
-            return base::make_error("a=fingerprint: '{}' is not a list of hex pairs", hex);
+            return base::make_error("a=fingerprint: '{}' is not a list of hex pairs",
+                                    base::printable(hex));
         int hi = base::hex_value(hex[i]);
         int lo = base::hex_value(hex[i + 1]);
         if (hi < 0 || lo < 0)
-            return base::make_error("a=fingerprint: '{}' is not a list of hex pairs", hex);
+            return base::make_error("a=fingerprint: '{}' is not a list of hex pairs",
+                                    base::printable(hex));
         fp.value.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
         i += 2;
         if (i == hex.size())
             break;
         if (hex[i] != ':')
-            return base::make_error("a=fingerprint: '{}' is not a list of hex pairs", hex);
+            return base::make_error("a=fingerprint: '{}' is not a list of hex pairs",
+                                    base::printable(hex));
         ++i;
     }
     std::size_t want = fingerprint_length(fp.algorithm);
     if (want != 0 && fp.value.size() != want)
-        return base::make_error("a=fingerprint: {} digest must be {} bytes, got {}", fp.algorithm,
-                                want, fp.value.size());
+        return base::make_error("a=fingerprint: {} digest must be {} bytes, got {}",
+                                base::printable(fp.algorithm), want, fp.value.size());
     return fp;
 }
 

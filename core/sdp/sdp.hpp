@@ -8,7 +8,9 @@
 // strict where the structure would become ambiguous (v=/o=/s= must open the description, every
 // line is `<letter>=<value>`, numeric fields are numbers). Every error names the line:
 // "line 7: expected <type>=<value>". Input is bounded (kMaxSdpBytes, kMaxSdpLines,
-// kMaxSdpLineLength) so hostile input cannot grow memory without limit.
+// kMaxSdpLineLength) so hostile input cannot grow memory without limit. Errors of core/sdp that
+// quote the peer's text pass it through base::printable(): they reach a terminal, and a
+// description's ESC or CR must not act there.
 //
 // serialize() writes CRLF lines in RFC 8866 §5 order. Properties (tested over a corpus of real
 // SDPs): parse(serialize(d)) == d for every parsed d, hence serialize() is a fixed point after

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "core/base/bytes.hpp"
+#include "core/base/printable.hpp"
 #include "core/net/address.hpp"
 #include "core/sdp/candidate_line.hpp"
 
@@ -378,7 +379,8 @@ base::Result<SignalMessage> decode_json(std::string_view text) {
             r.ws();
             if (*key == "type" || *key == "sdp") {
                 if (r.i >= text.size() || text[r.i] != '"')
-                    return base::make_error("JSON signal: \"{}\" must be a string", *key);
+                    return base::make_error("JSON signal: \"{}\" must be a string",
+                                            base::printable(*key));
                 auto v = r.string();
                 if (!v)
                     return v.error();
@@ -405,7 +407,8 @@ base::Result<SignalMessage> decode_json(std::string_view text) {
     else if (*type == "answer")
         msg.type = SdpType::Answer;
     else
-        return base::make_error("unsupported SDP type \"{}\" (expected offer or answer)", *type);
+        return base::make_error("unsupported SDP type \"{}\" (expected offer or answer)",
+                                base::printable(*type));
     if (auto p = parse(*sdp); !p)
         return base::make_error("SDP in JSON: {}", p.error().message);
     msg.sdp = std::move(*sdp);
@@ -610,7 +613,8 @@ base::Result<std::string> encode_token(const SignalMessage& msg) {
     for (const auto& fp : rp->fingerprints) {
         auto it = std::find(kHashes.begin(), kHashes.end(), fp.algorithm);
         if (it == kHashes.end())
-            return token_error("unsupported fingerprint algorithm " + fp.algorithm);
+            return token_error("unsupported fingerprint algorithm " +
+                               base::printable(fp.algorithm));
         w.u8(static_cast<std::uint8_t>(it - kHashes.begin() + 1));
         w.bytes(fp.value);
     }

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base/printable.hpp"
+#include "core/sdp/candidate_line.hpp"
 #include "core/sdp/datachannel.hpp"
 
 namespace rtcat::sdp {
@@ -261,6 +263,44 @@ TEST(SdpDataChannel, ExtractRemoteErrors) {
               "a=sctp-port:99999 is not a port number");
     EXPECT_EQ(extract_error([](auto& sd) { set_attr(sd, "max-message-size", "big"); }),
               "a=max-message-size:big is not a number");
+}
+
+// A peer's bytes quoted in an error reach the user's terminal: ESC, BEL, C1 controls and bytes
+// that are not UTF-8 come out escaped (base::printable), so a description cannot clear the
+// screen or forge lines through our error messages.
+TEST(SdpDataChannel, ErrorsQuotePeerBytesPrintably) {
+    const std::string esc = "\x1b[2J\x07";
+    auto check = [](const std::string& error, const std::string& want) {
+        EXPECT_EQ(error, want);
+        EXPECT_TRUE(base::is_clean_utf8(error)) << error;
+    };
+    check(extract_error([&](auto& sd) { set_attr(sd, "ice-ufrag", "abcd" + esc); }),
+          "a=ice-ufrag contains '\\e', outside the ICE character set (letters, digits, + and /)");
+    check(extract_error([](auto& sd) { set_attr(sd, "ice-ufrag", "abcd\xc3\xa9"); }),
+          "a=ice-ufrag contains '\\xc3', outside the ICE character set (letters, digits, + and "
+          "/)");
+    check(extract_error([&](auto& sd) { set_attr(sd, "setup", esc); }),
+          "invalid a=setup:\\e[2J\\x07");
+    check(extract_error([&](auto& sd) { set_attr(sd, "fingerprint", "md5" + esc + " AB"); }),
+          "unsupported fingerprint algorithm md5\\e[2j\\x07");
+    check(extract_error([&](auto& sd) { set_attr(sd, "fingerprint", "sha-256 AB:" + esc); }),
+          "a=fingerprint: 'AB:\\e[2J\\x07' is not a list of hex pairs");
+    check(extract_error([](auto& sd) {
+              set_attr(sd, "sctp-port",
+                       "1\xc2\x9b"
+                       "31m");
+          }),
+          "a=sctp-port:1\\xc2\\x9b31m is not a port number");
+    check(extract_error([](auto& sd) { set_attr(sd, "max-message-size", "\xff\xfe"); }),
+          "a=max-message-size:\\xff\\xfe is not a number");
+    // Candidate lines reject C0 controls outright; 8-bit CSI (0x9b) and invalid UTF-8 remain.
+    auto c = parse_candidate_line("1 1 udp 1 \x9b"
+                                  "2J 9 typ host");
+    ASSERT_FALSE(c);
+    check(c.error().message, "candidate: invalid address '\\x9b2J'");
+    c = parse_candidate_line("1 1 udp 1 1.2.3.4 9 typ \xc2\x9bhost");
+    ASSERT_FALSE(c);
+    check(c.error().message, "candidate: unknown candidate type '\\xc2\\x9bhost'");
 }
 
 TEST(SdpDataChannel, ExtractRemoteDefaultsAndFallbacks) {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base/printable.hpp"
 #include "core/sdp/candidate_line.hpp"
 #include "core/sdp/signal.hpp"
 
@@ -420,6 +421,16 @@ TEST(SdpSignal, CorruptTokensAreErrors) {
                 EXPECT_TRUE(extract_remote(*sd, r->type).ok());
             }
         }
+}
+
+// JSON escapes let a peer put any byte in "type"; the error quotes it printably.
+TEST(SdpSignal, JsonErrorsQuotePeerBytesPrintably) {
+    auto r = decode_signal(R"({"type":"\u001b[2J\u0007","sdp":"v=0"})", std::nullopt);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "unsupported SDP type \"\\e[2J\\x07\" (expected offer or answer)");
+    r = decode_signal(R"({"type":"offer","sdp":"v=0\r\nx\u001b"})", std::nullopt);
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(base::is_clean_utf8(r.error().message)) << r.error().message;
 }
 
 TEST(SdpSignal, BrowserJsonFromCorpusSdps) {
