@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "core/base/bytes.hpp"
+#include "core/base/crc32.hpp"
 #include "core/base/printable.hpp"
 #include "core/net/address.hpp"
 #include "core/sdp/candidate_line.hpp"
@@ -74,7 +75,9 @@ int b64_value(char c) {
     return -1;
 }
 
-std::optional<base::Bytes> base64url_decode(std::string_view s) {
+// `strict` also refuses set bits after the last whole byte, which the encoder never writes: a
+// changed last character then never decodes to the same bytes.
+std::optional<base::Bytes> base64url_decode(std::string_view s, bool strict) {
     while (!s.empty() && s.back() == '=')
         s.remove_suffix(1);
     if (s.size() % 4 == 1)
@@ -95,6 +98,8 @@ std::optional<base::Bytes> base64url_decode(std::string_view s) {
             acc &= (1u << bits) - 1;
         }
     }
+    if (strict && acc != 0)
+        return std::nullopt;
     return out;
 }
 
@@ -224,12 +229,21 @@ bool is_dropped_extension(std::string_view name) {
 }
 
 base::Error token_error(std::string_view why) {
-    return base::make_error("cannot encode as an rtcat1: token: {}", why);
+    return base::make_error("cannot encode as an {} token: {}", kTokenPrefix, why);
 }
 
 base::Error bad_token(std::string_view why) {
-    return base::make_error("invalid rtcat1: token: {}", why);
+    return base::make_error("invalid rtcat token: {}", why);
 }
+
+// Its own message: the fix is on the user's side (copy again), not a bug in either rtcat.
+base::Error damaged_token() {
+    return base::Error{"the token is damaged (a character was changed, lost or added): copy it "
+                       "again"};
+}
+
+constexpr std::size_t kTokenChecksumBytes = 4;
+static_assert(kTokenPrefix.size() == kLegacyTokenPrefix.size());
 
 // ---- JSON object reader ------------------------------------------------------------------------
 
@@ -434,10 +448,12 @@ Detected detect(std::string_view r, bool eof) {
         return Detected::NeedMore;
     if (r[0] == '{')
         return Detected::Json;
-    if (r.substr(0, kTokenPrefix.size()) == kTokenPrefix)
-        return Detected::Token;
-    if (r.size() < kTokenPrefix.size() && kTokenPrefix.substr(0, r.size()) == r)
-        return eof ? Detected::Unknown : Detected::NeedMore;
+    for (std::string_view prefix : {kTokenPrefix, kLegacyTokenPrefix}) {
+        if (r.substr(0, prefix.size()) == prefix)
+            return Detected::Token;
+        if (r.size() < prefix.size() && prefix.substr(0, r.size()) == r)
+            return eof ? Detected::Unknown : Detected::NeedMore;
+    }
     if (r[0] == 'v') {
         if (r.size() < 2)
             return eof ? Detected::Unknown : Detected::NeedMore;
@@ -449,7 +465,7 @@ Detected detect(std::string_view r, bool eof) {
 
 base::Error unknown_input() {
     return base::Error{"unrecognized signaling input: expected SDP (v=0...), JSON "
-                       "({\"type\":...,\"sdp\":...}) or an rtcat1: token"};
+                       "({\"type\":...,\"sdp\":...}) or an rtcat2: token"};
 }
 
 } // namespace
@@ -671,6 +687,12 @@ base::Result<std::string> encode_token(const SignalMessage& msg) {
                 put_str(w, e.second);
             }
     }
+    // CRC-32 of the payload, appended least significant byte first: with the reflected CRC
+    // that makes payload+CRC one codeword, in which every error burst of up to 32 bits, so any
+    // one changed character (6 bits in at most two bytes), is detected (core/base/crc32.hpp).
+    std::uint32_t crc = base::crc32(payload);
+    for (std::size_t k = 0; k < kTokenChecksumBytes; ++k)
+        payload.push_back(static_cast<std::uint8_t>(crc >> (8 * k)));
     std::string token = std::string(kTokenPrefix) + base64url_encode(payload);
     if (token.size() > kMaxTokenSignalBytes)
         return token_error(fmt::format("it would be longer than {} bytes", kMaxTokenSignalBytes));
@@ -681,16 +703,11 @@ base::Result<std::string> encode_token(const SignalMessage& msg) {
     return token;
 }
 
-base::Result<SignalMessage> decode_token(std::string_view token) {
-    token = trim_ws(token);
-    if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix)
-        return bad_token("missing the rtcat1: prefix");
-    if (token.size() > kMaxTokenSignalBytes)
-        return bad_token("too long");
-    auto payload = base64url_decode(token.substr(kTokenPrefix.size()));
-    if (!payload)
-        return bad_token("not base64url");
-    base::ByteReader r(*payload);
+namespace {
+
+// The payload after the prefix (and checksum), as laid out in signal.hpp.
+base::Result<SignalMessage> decode_payload(base::ByteView payload) {
+    base::ByteReader r(payload);
     SignalMessage msg;
     LocalParams p;
     std::uint8_t flags = r.u8();
@@ -831,6 +848,37 @@ base::Result<SignalMessage> decode_token(std::string_view token) {
     return msg;
 }
 
+} // namespace
+
+base::Result<SignalMessage> decode_token(std::string_view token) {
+    token = trim_ws(token);
+    const bool checked = token.substr(0, kTokenPrefix.size()) == kTokenPrefix;
+    if (!checked && token.substr(0, kLegacyTokenPrefix.size()) != kLegacyTokenPrefix)
+        return bad_token(fmt::format("missing the {} prefix", kTokenPrefix));
+    if (token.size() > kMaxTokenSignalBytes)
+        return bad_token("too long");
+    std::string_view body = token.substr(kTokenPrefix.size());
+    if (!checked) {
+        // Printed by rtcat builds before the checksum: read as they always were.
+        auto payload = base64url_decode(body, false);
+        if (!payload)
+            return bad_token("not base64url");
+        return decode_payload(*payload);
+    }
+    // Any damage that base64 itself shows (a character outside the alphabet, a length no
+    // encoder writes) is the same mistake as a failed checksum, and gets the same message.
+    auto payload = base64url_decode(body, true);
+    if (!payload || payload->size() < kTokenChecksumBytes)
+        return damaged_token();
+    std::size_t n = payload->size() - kTokenChecksumBytes;
+    std::uint32_t stored = 0;
+    for (std::size_t k = 0; k < kTokenChecksumBytes; ++k)
+        stored |= std::uint32_t{(*payload)[n + k]} << (8 * k);
+    if (base::crc32(base::ByteView(payload->data(), n)) != stored)
+        return damaged_token();
+    return decode_payload(base::ByteView(payload->data(), n));
+}
+
 base::Result<std::string> encode_signal(const SignalMessage& msg, SignalFormat format) {
     switch (format) {
     case SignalFormat::Plain: {
@@ -894,14 +942,14 @@ base::Result<std::optional<Framed>> frame_signal(std::string_view buffered, bool
         auto nl = r.find('\n');
         if (nl == std::string_view::npos) {
             if (r.size() > kMaxTokenSignalBytes)
-                return base::make_error("rtcat1: token longer than {} bytes", kMaxTokenSignalBytes);
+                return base::make_error("token longer than {} bytes", kMaxTokenSignalBytes);
             if (!eof)
                 return std::optional<Framed>();
             return std::optional<Framed>(
                 Framed{.consumed = buffered.size(), .format = SignalFormat::Token});
         }
         if (nl > kMaxTokenSignalBytes)
-            return base::make_error("rtcat1: token longer than {} bytes", kMaxTokenSignalBytes);
+            return base::make_error("token longer than {} bytes", kMaxTokenSignalBytes);
         return std::optional<Framed>(
             Framed{.consumed = start + nl + 1, .format = SignalFormat::Token});
     }

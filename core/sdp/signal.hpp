@@ -5,11 +5,21 @@
 //          not in the text: the reader says which it expects.
 // Json   — {"type":"offer","sdp":"v=0\r\n..."} on one line, what JSON.stringify(
 //          pc.localDescription) prints in a browser. Keys in any order, extra keys ignored.
-// Token  — "rtcat1:<base64url>" on one line, short enough for a terminal paste (< 400
-//          characters for a data-channel session with 4 candidates). It carries only what a
-//          data-channel session needs; decoding rebuilds a full SDP (make_description()).
+// Token  — "rtcat2:<base64url>" on one line, short enough for a terminal paste (< 400
+//          characters for a data-channel session with 4 candidates; the checksum adds 5 or 6).
+//          It carries only what a data-channel session needs; decoding rebuilds a full SDP
+//          (make_description()).
 //
-// Compact token payload (all integers big-endian; "varint" = unsigned LEB128, at most 5 bytes;
+// Token = "rtcat2:" base64url(payload | crc32), RFC 4648 §5 alphabet, no padding ('+', '/' and
+// trailing '=' are tolerated on input). crc32 is the CRC-32 of core/base/crc32.hpp over the
+// payload, 4 bytes least significant first (so payload|crc32 is one CRC codeword: any one
+// changed character is always detected; a lost or added one but for a 2^-32 chance). A token
+// whose checksum or base64 does not hold is reported as damaged ("copy it again"), apart from
+// other decoding errors. "rtcat1:" tokens, printed by rtcat before the checksum, are the same
+// payload without it and are still read; they are no longer written (older builds do not
+// read "rtcat2:": give them --sdp-format json).
+//
+// Payload (all integers big-endian; "varint" = unsigned LEB128, at most 5 bytes;
 // "str" = varint length + bytes):
 //   u8   flags   bit0 answer | bits1-2 setup (0 actpass, 1 active, 2 passive)
 //                | bit3 end-of-candidates | bit4 ice-lite | bit5 ice-options:trickle
@@ -53,7 +63,8 @@ struct SignalMessage {
 enum class SignalFormat { Plain, Json, Token };
 std::string_view signal_format_name(SignalFormat f); // "plain", "json", "token"
 
-inline constexpr std::string_view kTokenPrefix = "rtcat1:";
+inline constexpr std::string_view kTokenPrefix = "rtcat2:";       // written and read
+inline constexpr std::string_view kLegacyTokenPrefix = "rtcat1:"; // read: no checksum
 // Candidate extensions a token leaves out (see the layout above).
 inline constexpr std::array<std::string_view, 4> kTokenDroppedExtensions = {
     "generation", "network-id", "network-cost", "ufrag"};
@@ -84,6 +95,8 @@ base::Result<SignalMessage> decode_signal(std::string_view one_message,
                                           std::optional<SdpType> plain_type);
 
 // The token alone (no newline), and its inverse; exposed for tests and `rtcat` diagnostics.
+// decode_token() reads both prefixes; a checked token that fails its checksum gives "the token
+// is damaged (a character was changed, lost or added): copy it again".
 base::Result<std::string> encode_token(const SignalMessage& msg);
 base::Result<SignalMessage> decode_token(std::string_view token);
 

@@ -41,7 +41,7 @@ EXAMPLES = ["fifo", "ssh", "paste", "netcat"]
 FILE_SIZE = 24 << 20  # big enough for many SCTP windows, small enough for a few seconds
 STEP_TIMEOUT = 40.0  # seconds for any one example (every test stays < 60 s)
 NETNS_ENV = "RTCAT_README_IN_NETNS"
-TOKEN = re.compile(rb"rtcat1:[A-Za-z0-9_+/=-]+")
+TOKEN = re.compile(rb"rtcat[12]:[A-Za-z0-9_+/=-]+")
 
 
 # --- the network namespace ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Signaling forms (core/sdp/signal.hpp): plain SDP, browser JSON and the rtcat1: token. Framing
+// Signaling forms (core/sdp/signal.hpp): plain SDP, browser JSON and the rtcat2: token. Framing
 // is checked by feeding every prefix of a stream (as a pipe or terminal delivers it), JSON by
 // escape round trips, the token by size and by what extract_remote() reads back.
 
@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base/crc32.hpp"
 #include "core/base/printable.hpp"
 #include "core/sdp/candidate_line.hpp"
 #include "core/sdp/signal.hpp"
@@ -260,9 +261,9 @@ TEST(SdpSignal, TokenRoundTripIsCompactAndComplete) {
     ASSERT_TRUE(token) << token.error().message;
     EXPECT_LT(token->size(), 400u) << *token;
     RecordProperty("token_chars", static_cast<int>(token->size()));
-    EXPECT_EQ(token->rfind("rtcat1:", 0), 0u);
+    EXPECT_EQ(token->rfind("rtcat2:", 0), 0u);
     EXPECT_EQ(token->find_first_not_of(
-                  "rtcat1:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                  "rtcat2:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
               std::string::npos);
     auto back = decode_signal(*token + "\n", std::nullopt);
     ASSERT_TRUE(back) << back.error().message;
@@ -340,7 +341,7 @@ TEST(SdpSignal, TokenRefusesWhatItCannotCarry) {
         SignalMessage msg{.type = SdpType::Offer, .sdp = ss.str()};
         auto t = encode_signal(msg, SignalFormat::Token);
         ASSERT_FALSE(t);
-        EXPECT_EQ(t.error().message, "cannot encode as an rtcat1: token: it has sections other "
+        EXPECT_EQ(t.error().message, "cannot encode as an rtcat2: token: it has sections other "
                                      "than one data channel");
         EXPECT_TRUE(encode_signal(msg, SignalFormat::Json)); // the fallback works
     }
@@ -350,7 +351,7 @@ TEST(SdpSignal, TokenRefusesWhatItCannotCarry) {
     auto t = encode_token(m);
     ASSERT_FALSE(t);
     EXPECT_EQ(t.error().message,
-              "cannot encode as an rtcat1: token: candidate: raddr needs an address");
+              "cannot encode as an rtcat2: token: candidate: raddr needs an address");
 }
 
 // Regression (fuzz_signal): the encoder wrote candidates with more than 16 extensions, which the
@@ -383,7 +384,7 @@ TEST(SdpSignal, TokenEncoderRefusesWhatTheDecoderWould) {
     auto refused = [](const SignalMessage& m, const std::string& why) {
         auto t = encode_token(m);
         ASSERT_FALSE(t) << *t;
-        EXPECT_EQ(t.error().message, "cannot encode as an rtcat1: token: " + why);
+        EXPECT_EQ(t.error().message, "cannot encode as an rtcat2: token: " + why);
         EXPECT_FALSE(encode_signal(m, SignalFormat::Token));
         EXPECT_TRUE(encode_signal(m, SignalFormat::Json)); // what write_signal falls back to
     };
@@ -398,11 +399,116 @@ TEST(SdpSignal, TokenEncoderRefusesWhatTheDecoderWould) {
     refused(with_candidates(big), "it would be longer than 16384 bytes");
 }
 
+constexpr std::string_view kB64url =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const std::string kDamaged =
+    "the token is damaged (a character was changed, lost or added): copy it again";
+
+// Test-side base64url (no padding) to build tokens by hand.
+std::string b64(const base::Bytes& in) {
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (auto b : in) {
+        acc = (acc << 8) | b;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(kB64url[(acc >> bits) & 0x3F]);
+        }
+    }
+    if (bits > 0)
+        out.push_back(kB64url[(acc << (6 - bits)) & 0x3F]);
+    return out;
+}
+
+base::Bytes unb64(std::string_view s) {
+    base::Bytes out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : s) {
+        acc = (acc << 6) | static_cast<std::uint32_t>(kB64url.find(c));
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<std::uint8_t>(acc >> bits));
+        }
+    }
+    return out;
+}
+
+std::string checked_token(base::Bytes payload) {
+    std::uint32_t crc = base::crc32(payload);
+    for (int k = 0; k < 4; ++k)
+        payload.push_back(static_cast<std::uint8_t>(crc >> (8 * k)));
+    return "rtcat2:" + b64(payload);
+}
+
+// A token is copy-pasted between terminals: a typo must not decode to a plausible description
+// (a wrong port or fingerprint byte would only show as a confusing connect failure later).
+TEST(SdpSignal, TokenChecksumCatchesEveryTypo) {
+    auto msg = offer_message(4);
+    auto token = *encode_token(msg);
+    ASSERT_EQ(token.rfind("rtcat2:", 0), 0u);
+    // The layout is the rtcat1: payload plus its CRC-32, least significant byte first.
+    auto raw = unb64(std::string_view(token).substr(7));
+    ASSERT_GT(raw.size(), 4u);
+    base::Bytes payload(raw.begin(), raw.end() - 4);
+    EXPECT_EQ(checked_token(payload), token);
+    // Still short for a paste: 4 bytes more than the unchecked form.
+    EXPECT_LE(token.size(), 7 + (payload.size() * 4 + 2) / 3 + 6);
+
+    auto damaged = [&](const std::string& t, const std::string& what) {
+        auto r = decode_token(t);
+        ASSERT_FALSE(r) << what << " decoded: " << t;
+        EXPECT_EQ(r.error().message, kDamaged) << what;
+        auto s = decode_signal(t + "\n", std::nullopt);
+        ASSERT_FALSE(s);
+        EXPECT_EQ(s.error().message, kDamaged) << what;
+    };
+    for (std::size_t i = 7; i < token.size(); ++i) {
+        for (char c : kB64url) {
+            if (c == token[i])
+                continue;
+            std::string t = token;
+            t[i] = c;
+            damaged(t, "changed at " + std::to_string(i));
+        }
+        for (char c : std::string(".!~ \"")) {
+            std::string t = token;
+            t[i] = c;
+            damaged(t, "non-base64 at " + std::to_string(i));
+        }
+        std::string lost = token;
+        lost.erase(i, 1);
+        damaged(lost, "lost at " + std::to_string(i));
+        for (char c : std::string("AQg_-")) {
+            std::string added = token;
+            added.insert(i, 1, c);
+            damaged(added, "added at " + std::to_string(i));
+        }
+    }
+    damaged(token + "A", "added at the end");
+    damaged("rtcat2:", "empty");
+
+    // A checksum that holds over a bad payload is not damage in transit: its own error.
+    base::Bytes bad = payload;
+    bad.push_back(0);
+    auto r = decode_token(checked_token(bad));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "invalid rtcat token: trailing bytes");
+
+    // rtcat1: tokens (no checksum) from older builds are still read, the same payload.
+    auto legacy = decode_token("rtcat1:" + b64(payload));
+    ASSERT_TRUE(legacy) << legacy.error().message;
+    EXPECT_EQ(legacy->sdp, decode_token(token)->sdp);
+}
+
 TEST(SdpSignal, CorruptTokensAreErrors) {
     auto token = *encode_token(offer_message(4));
     EXPECT_FALSE(decode_token("rtcat1:"));
     EXPECT_FALSE(decode_token("rtcat1:!!!!"));
-    EXPECT_FALSE(decode_token("rtcat2:" + token.substr(7)));
+    EXPECT_FALSE(decode_token("rtcat3:" + token.substr(7)));
     // Every truncation and every single-byte change is an error or a valid description.
     for (std::size_t n = 7; n < token.size(); ++n) {
         auto r = decode_token(token.substr(0, n));
