@@ -12,6 +12,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/manual.hpp"
 #include "core/base/log.hpp"
+#include "core/base/printable.hpp"
 #include "core/io/clock.hpp"
 #include "core/io/interfaces.hpp"
 #include "core/io/poller.hpp"
@@ -467,11 +468,17 @@ int run_stun_probe(const StunProbeOptions& o) {
         j["interrupted"] = interrupted;
         j["elapsed_ms"] = std::round(ms_of(elapsed) * 10.0) / 10.0;
         j["exit_code"] = code;
-        std::puts(j.dump().c_str());
+        // Server strings are arbitrary bytes: dump() would throw on invalid UTF-8 (replace it
+        // with U+FFFD instead), and ASCII-only output keeps C1 controls off a terminal too.
+        std::puts(j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace).c_str());
         std::fflush(stdout);
         return code;
     }
 
+    // Text output: every string a server chose (SOFTWARE, error reasons, realm, and the notes
+    // and errors that quote them) goes through printable(): raw, an ESC or CR from a server
+    // could clear the terminal or forge a line of this report. Labels are escaped too.
+    const auto safe = [](std::string_view text) { return base::printable(text); };
     std::string out;
     out += fmt::format("stun-probe from {} ({} server{}, {} request{} each)\n\n",
                        cfg.primary.to_string(), total, total == 1 ? "" : "s", o.count,
@@ -483,13 +490,13 @@ int run_stun_probe(const StunProbeOptions& o) {
                                          : fmt::format("{}/{}/{}", fmt_ms(s.rtt_min()),
                                                        fmt_ms(s.rtt_avg()), fmt_ms(s.rtt_max()));
         out +=
-            fmt::format("{:<34} {:<12} {:<24} {:<22} {:>4}  {}\n", s.target.label,
+            fmt::format("{:<34} {:<12} {:<24} {:<22} {:>4}  {}\n", safe(s.target.label),
                         stun::server_status_name(s.status), s.mapped ? s.mapped->to_string() : "-",
-                        rtt, s.retransmissions, s.software.empty() ? "-" : s.software);
+                        rtt, s.retransmissions, s.software.empty() ? "-" : safe(s.software));
         if (s.target.label.find(s.target.address.to_string()) == std::string::npos)
             out += fmt::format("    address {}\n", s.target.address.to_string());
         if (!s.error.empty())
-            out += fmt::format("    {}\n", s.error);
+            out += fmt::format("    {}\n", safe(s.error));
         if (s.response_origin || s.other_address)
             out += fmt::format("    response-origin {}, other-address {}\n",
                                s.response_origin ? s.response_origin->to_string() : "-",
@@ -498,7 +505,7 @@ int run_stun_probe(const StunProbeOptions& o) {
             out += fmt::format("    {} of {} requests lost\n", s.lost, s.sent);
     }
     for (const auto& [label, err] : unresolved)
-        out += fmt::format("{:<34} {:<12} {}\n", label, "unresolved", err);
+        out += fmt::format("{:<34} {:<12} {}\n", safe(label), "unresolved", safe(err));
 
     const auto& nat = rep.nat;
     out += "\nNAT\n";
@@ -508,7 +515,7 @@ int run_stun_probe(const StunProbeOptions& o) {
                        nat.behind_nat ? (*nat.behind_nat ? "yes" : "no") : "unknown");
     std::string method;
     if (nat.mapping_method == "rfc5780")
-        method = fmt::format(" (RFC 5780 tests via {})", nat.rfc5780_server);
+        method = fmt::format(" (RFC 5780 tests via {})", safe(nat.rfc5780_server));
     else if (nat.mapping_method == "servers")
         method = " (compared across servers)";
     out += fmt::format("  mapping          {}{}\n", stun::mapping_name(nat.mapping), method);
@@ -516,15 +523,15 @@ int run_stun_probe(const StunProbeOptions& o) {
     out += fmt::format("  hairpinning      {}\n",
                        nat.hairpinning ? (*nat.hairpinning ? "yes" : "no") : "unknown");
     for (const auto& n : nat.notes)
-        out += fmt::format("  note: {}\n", n);
+        out += fmt::format("  note: {}\n", safe(n));
 
     if (turn_requested) {
         const auto& t = rep.turn;
-        out += fmt::format("\nTURN {} ({})\n", t.label, t.server.to_string());
+        out += fmt::format("\nTURN {} ({})\n", safe(t.label), t.server.to_string());
         out += fmt::format("  status           {}{}\n", stun::turn_status_name(t.status),
-                           t.realm.empty() ? "" : fmt::format(" (realm \"{}\")", t.realm));
+                           t.realm.empty() ? "" : fmt::format(" (realm \"{}\")", safe(t.realm)));
         if (!t.error.empty())
-            out += fmt::format("  error            {}\n", t.error);
+            out += fmt::format("  error            {}\n", safe(t.error));
         if (t.relayed)
             out +=
                 fmt::format("  relayed address  {}, lifetime {} s\n", t.relayed->to_string(),
@@ -540,7 +547,8 @@ int run_stun_probe(const StunProbeOptions& o) {
         if (t.relayed)
             out += fmt::format("  released         {}\n", t.released ? "yes" : "no");
     }
-    out += fmt::format("\nVerdict: {}\n  {}\n", rep.verdict.summary, rep.verdict.detail);
+    out +=
+        fmt::format("\nVerdict: {}\n  {}\n", safe(rep.verdict.summary), safe(rep.verdict.detail));
     if (rep.deadline_hit)
         out += fmt::format("\n(stopped by --timeout after {:.1f} s)\n", o.timeout_s);
     if (interrupted)
@@ -549,7 +557,7 @@ int run_stun_probe(const StunProbeOptions& o) {
     std::fflush(stdout);
     if (code == kExitAuth)
         std::fprintf(stderr, "rtcat: TURN authentication failed for user '%s' in realm \"%s\"%s\n",
-                     res.turn ? res.turn->username.c_str() : "", rep.turn.realm.c_str(),
+                     res.turn ? safe(res.turn->username).c_str() : "", safe(rep.turn.realm).c_str(),
                      res.turn && res.turn->username.empty()
                          ? " (no credentials given: use --user/--pass or turn:USER:PASS@HOST)"
                          : "");
@@ -648,7 +656,11 @@ void add_stun_probe(CLI::App& app, AppContext& ctx) {
              "mapped_address, lifetime_s, relay_ok, relay_rtt_ms, relay_bytes, released.\n"
              "verdict\n    code (direct, no-nat, needs-turn-for-symmetric-peers, udp-blocked, "
              "unknown), summary, detail.\n"
-             "timed_out, interrupted, elapsed_ms, exit_code\n    How the run ended."},
+             "timed_out, interrupted, elapsed_ms, exit_code\n    How the run ended.\n\n"
+             "Strings are as the servers sent them, JSON-escaped, with any byte that is not "
+             "UTF-8 replaced by U+FFFD; the output is ASCII. In the text report, control "
+             "characters and bytes that are not UTF-8 in server strings (SOFTWARE, reason "
+             "phrases, realm) are shown escaped (\\e, \\r, \\xNN)."},
             {"EXIT STATUS",
              "0\n    Every server answered (and the TURN check passed).\n"
              "2\n    Usage error: bad option, server address or URI.\n"

@@ -65,7 +65,7 @@ struct ServerResult {
     std::optional<net::SocketAddr> mapped;
     std::optional<net::SocketAddr> response_origin;
     std::optional<net::SocketAddr> other_address;
-    std::string software;
+    std::string software;    // server text, as sent: escape it before printing it as text
     int sent = 0;            // requests (transactions) started
     int answered = 0;        // with a success response
     int lost = 0;            // timed out after all retransmissions

@@ -15,6 +15,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from rtcat_test import check, rtcat_binary, run_rtcat, run_tests  # noqa: E402
 
 MAGIC = 0x2112A442
+# What a hostile server may put in its strings: a screen clear, a window title, a bell, a
+# carriage return and a newline forging a report line, an 8-bit CSI (C1, as UTF-8) and bytes
+# that are not UTF-8 at all.
+EVIL = b"\x1b[2J\x1b]0;owned\x07\r\nVerdict: all good \xc2\x9b31m\xff\xfe"
+
+
+def stun_attr(kind, value):
+    pad = b"\x00" * (-len(value) % 4)
+    return struct.pack("!HH", kind, len(value)) + value + pad
+
+
+def xor_mapped(peer):
+    ip = socket.inet_aton(peer[0])
+    value = struct.pack("!BBH", 0, 1, peer[1] ^ (MAGIC >> 16)) + bytes(
+        a ^ b for a, b in zip(ip, struct.pack("!I", MAGIC)))
+    return stun_attr(0x0020, value)
 
 
 class FakeServer:
@@ -46,11 +62,12 @@ class FakeServer:
                 self.sock.sendto(b"\x01\x01\x00\x08garbage!", peer)
             elif self.mode == "wrong-tid":
                 bad = bytes(b ^ 0xFF for b in tid)
-                ip = socket.inet_aton(peer[0])
-                value = struct.pack("!BBH", 0, 1, peer[1] ^ (MAGIC >> 16)) + bytes(
-                    a ^ b for a, b in zip(ip, struct.pack("!I", MAGIC)))
-                attr = struct.pack("!HH", 0x0020, len(value)) + value
+                attr = xor_mapped(peer)
                 self.sock.sendto(struct.pack("!HHI", 0x0101, len(attr), MAGIC) + bad + attr, peer)
+            elif self.mode == "evil-software":
+                attrs = xor_mapped(peer) + stun_attr(0x8022, b"fake " + EVIL)
+                self.sock.sendto(struct.pack("!HHI", 0x0101, len(attrs), MAGIC) + tid + attrs,
+                                 peer)
 
     def close(self):
         self.stop = True
@@ -104,6 +121,40 @@ def test_server_answering_garbage():
 
 def test_server_answering_wrong_transaction_id():
     bad_server_case("wrong-tid")
+
+
+def probe_fake(mode, *args):
+    srv = FakeServer(mode)
+    try:
+        return run_rtcat("stun-probe", "--no-nat-tests", "--count", "1", "--timeout", "10",
+                         *args, srv.hostport, timeout=30, binary=True)
+    finally:
+        srv.close()
+
+
+def check_terminal_safe(out, what, r):
+    """No byte a terminal obeys: C0 controls but newline, DEL, C1 (raw or as UTF-8), non-UTF-8."""
+    try:
+        text = out.decode("utf-8")
+    except UnicodeDecodeError as e:
+        check(False, f"{what}: not UTF-8 ({e})", r)
+    bad = [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
+    check(not bad, f"{what}: no control characters ({bad!r})", r)
+
+
+def test_server_strings_are_escaped_in_text_and_valid_in_json():
+    r = probe_fake("evil-software")
+    check(r.rc == 0, "the server answered with a mapping", r)
+    check_terminal_safe(r.stdout, "text report", r)
+    check(b"\\e[2J\\e]0;owned\\x07\\r\\nVerdict: all good \\xc2\\x9b31m\\xff\\xfe" in r.stdout,
+          "SOFTWARE shown escaped", r)
+    check(not any(line.startswith(b"Verdict: all good") for line in r.stdout.splitlines()),
+          "no forged line", r)
+    # nlohmann::json::dump() throws on invalid UTF-8 unless told otherwise.
+    r = probe_fake("evil-software", "--json")
+    check(r.rc == 0 and r.stdout.isascii(), "JSON printed, ASCII only", r)
+    [s] = json.loads(r.stdout)["servers"]
+    check(s["software"] == "fake " + EVIL.decode("utf-8", "replace"), f"software: {s!r}", r)
 
 
 def test_timeout_bounds_the_run():
