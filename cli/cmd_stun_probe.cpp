@@ -358,10 +358,13 @@ int run_stun_probe(const StunProbeOptions& o) {
     const auto& rep = prober.report();
     auto elapsed = io::now() - started;
 
-    // Exit status (rtcat-stun-probe(1) EXIT STATUS).
-    int answered = 0, total = static_cast<int>(rep.servers.size() + unresolved.size());
-    for (const auto& s : rep.servers)
+    // Exit status (rtcat-stun-probe(1) EXIT STATUS). A server that sent an error response is
+    // reachable: only silence (or ICMP) everywhere means "nothing answered".
+    int answered = 0, refused = 0, total = static_cast<int>(rep.servers.size() + unresolved.size());
+    for (const auto& s : rep.servers) {
         answered += s.status == stun::ServerStatus::Ok;
+        refused += s.status == stun::ServerStatus::Error;
+    }
     bool turn_requested = rep.turn.status != stun::TurnStatus::NotRun;
     bool turn_ok = rep.turn.status == stun::TurnStatus::Ok;
     int code = kExitOk;
@@ -369,7 +372,7 @@ int run_stun_probe(const StunProbeOptions& o) {
         code = kExitInterrupted;
     else if (rep.turn.status == stun::TurnStatus::AuthFailed)
         code = kExitAuth;
-    else if (answered == 0 && !turn_ok)
+    else if (answered == 0 && refused == 0 && !turn_ok)
         code = rep.deadline_hit ? kExitTimeout : kExitUnreachable;
     else if (answered < total || (turn_requested && !turn_ok))
         code = kExitPartial;
@@ -387,6 +390,10 @@ int run_stun_probe(const StunProbeOptions& o) {
             e["address"] = s.target.address.to_string();
             e["status"] = stun::server_status_name(s.status);
             e["error"] = str_or_null(s.error);
+            e["error_code"] =
+                s.error_code ? nlohmann::ordered_json(*s.error_code) : nlohmann::ordered_json();
+            e["error_reason"] =
+                s.error_code ? nlohmann::ordered_json(s.error_reason) : nlohmann::ordered_json();
             e["mapped_address"] = addr_json(s.mapped);
             nlohmann::ordered_json rtt;
             auto put = [](std::optional<base::Duration> d) -> nlohmann::ordered_json {
@@ -563,6 +570,10 @@ int run_stun_probe(const StunProbeOptions& o) {
                          : "");
     else if (code == kExitUnreachable)
         std::fprintf(stderr, "rtcat: no server answered\n");
+    else if (code == kExitPartial && answered == 0 && refused > 0)
+        std::fprintf(stderr,
+                     "rtcat: no server gave a mapped address: %d answered with an error response\n",
+                     refused);
     else if (code == kExitTimeout)
         std::fprintf(stderr, "rtcat: no server answered within --timeout %.1f s\n", o.timeout_s);
     return code;
@@ -643,9 +654,11 @@ void add_stun_probe(CLI::App& app, AppContext& ctx) {
              "version\n    Schema version (1).\n"
              "local_address, family\n    The probing socket and \"ipv4\" or \"ipv6\".\n"
              "servers[]\n    server, address, status (ok, timeout, unreachable, error, "
-             "unresolved), error, mapped_address, rtt_ms {min, avg, max}, requests, responses, "
-             "lost, retransmissions, ignored_datagrams, software, response_origin, "
-             "other_address, rfc5780.\n"
+             "unresolved), error, error_code, error_reason, mapped_address, rtt_ms {min, avg, "
+             "max}, requests, responses, lost, retransmissions, ignored_datagrams, software, "
+             "response_origin, other_address, rfc5780. Status error means the server answered "
+             "but gave no mapped address: error_code and error_reason are its ERROR-CODE when "
+             "it sent an error response (else null).\n"
              "nat\n    public_address, behind_nat, mapping (endpoint-independent, "
              "address-dependent, address-and-port-dependent, address-dependent-or-stricter, "
              "no-nat, unknown), mapping_method (rfc5780, servers, local-address), filtering "
@@ -662,13 +675,16 @@ void add_stun_probe(CLI::App& app, AppContext& ctx) {
              "characters and bytes that are not UTF-8 in server strings (SOFTWARE, reason "
              "phrases, realm) are shown escaped (\\e, \\r, \\xNN)."},
             {"EXIT STATUS",
-             "0\n    Every server answered (and the TURN check passed).\n"
+             "0\n    Every server answered with a mapped address (and the TURN check "
+             "passed).\n"
              "2\n    Usage error: bad option, server address or URI.\n"
-             "3\n    No server answered (unreachable, or every request timed out).\n"
+             "3\n    No server answered (unreachable, or every request timed out). A server "
+             "that sent an error response has answered.\n"
              "4\n    No server answered before --timeout.\n"
              "6\n    TURN authentication failed (wrong or missing credentials); the message "
              "names the realm.\n"
-             "8\n    Partial: some servers answered, others did not, or the TURN check failed.\n"
+             "8\n    Partial: at least one server answered (an error response counts as an "
+             "answer) but not every server gave a mapped address, or the TURN check failed.\n"
              "130\n    Interrupted."},
             {"EXAMPLES", "Probe two servers, three requests each:\n\n"
                          "  rtcat stun-probe stun.example.org 198.51.100.7:3478\n\n"

@@ -97,14 +97,30 @@ Filtering classify_filtering(std::optional<bool> change_ip_port_answered,
     return *change_port_answered ? Filtering::AddressDependent : Filtering::AddressAndPortDependent;
 }
 
-Verdict make_verdict(bool any_server_answered, Mapping mapping, Filtering filtering,
+Verdict make_verdict(Reach reach, Mapping mapping, Filtering filtering,
                      std::optional<bool> turn_works) {
     Verdict v;
     std::string turn_note;
     if (turn_works)
         turn_note = *turn_works ? " The TURN relay works, so a relayed fallback is available."
                                 : " The TURN relay check failed: there is no relayed fallback.";
-    if (!any_server_answered) {
+    if (reach == Reach::NoServer) {
+        v.code = VerdictCode::Unknown;
+        v.summary = "no STUN server was probed";
+        v.detail = "None of the servers has an address of the family in use." + turn_note;
+        return v;
+    }
+    if (reach == Reach::RefusedOnly) {
+        // An error response crossed the path both ways: UDP is not what failed.
+        v.code = VerdictCode::Unknown;
+        v.summary = "no STUN server gave a mapped address: the servers that answered sent errors";
+        v.detail = "An error response came back, so UDP gets through, but no server accepted the "
+                   "Binding request (see the errors above); probe a server that answers it to "
+                   "learn the NAT's behaviour." +
+                   turn_note;
+        return v;
+    }
+    if (reach == Reach::Silent) {
         v.code = VerdictCode::UdpBlocked;
         v.summary = "no STUN server answered: UDP looks blocked; peers will need TURN over "
                     "TCP/TLS";

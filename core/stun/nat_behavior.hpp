@@ -55,7 +55,15 @@ struct Verdict {
     std::string detail;  // why
 };
 
-Verdict make_verdict(bool any_server_answered, Mapping mapping, Filtering filtering,
+// How the servers answered the Binding requests, as far as the verdict cares.
+enum class Reach {
+    Mapped,      // at least one gave a mapped address
+    RefusedOnly, // none did, but some answered with an error response: UDP gets through
+    Silent,      // servers were probed and none answered
+    NoServer,    // nothing was probed (no server resolved to an address of the family)
+};
+
+Verdict make_verdict(Reach reach, Mapping mapping, Filtering filtering,
                      std::optional<bool> turn_works);
 
 } // namespace rtcat::stun

@@ -462,15 +462,21 @@ void Prober::on_binding_event(int server, const TransactionEvent& ev, base::Inst
         if (m.cls() == Class::Error) {
             auto ec = m.error_code();
             r.status = ServerStatus::Error;
-            r.error = ec ? fmt::format("error response {} {}", ec->code, ec->reason)
-                         : std::string("error response without a valid ERROR-CODE");
+            if (ec) {
+                r.error_code = ec->code;
+                r.error_reason = ec->reason;
+                r.error =
+                    fmt::format("answered with an error response: {} {}", ec->code, ec->reason);
+            } else {
+                r.error = "answered with an error response without a valid ERROR-CODE";
+            }
             maybe_start_behaviour(now);
             return;
         }
         auto mapped = m.mapped_address();
         if (!mapped) {
             r.status = ServerStatus::Error;
-            r.error = "success response without a (XOR-)MAPPED-ADDRESS";
+            r.error = "answered with a success response without a (XOR-)MAPPED-ADDRESS";
             maybe_start_behaviour(now);
             return;
         }
@@ -697,7 +703,16 @@ void Prober::finish(base::Instant now) {
     std::optional<bool> turn_works;
     if (report_.turn.status != TurnStatus::NotRun)
         turn_works = report_.turn.status == TurnStatus::Ok;
-    report_.verdict = make_verdict(first_ok != nullptr, nat.mapping, nat.filtering, turn_works);
+    Reach reach = Reach::NoServer;
+    if (first_ok) {
+        reach = Reach::Mapped;
+    } else if (!report_.servers.empty()) {
+        reach = Reach::Silent;
+        for (const auto& r : report_.servers)
+            if (r.status == ServerStatus::Error)
+                reach = Reach::RefusedOnly;
+    }
+    report_.verdict = make_verdict(reach, nat.mapping, nat.filtering, turn_works);
     out_.clear();
     for (auto& t : turn_)
         t.reset();

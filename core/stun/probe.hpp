@@ -55,6 +55,8 @@ struct ProbeConfig {
     base::Instant deadline = base::kNever;
 };
 
+// Error: the server answered, but not with a usable mapping (an error response, or a success
+// response without a mapped address). It was reachable, unlike Timeout and Unreachable.
 enum class ServerStatus { Pending, Ok, Timeout, Unreachable, Error };
 std::string_view server_status_name(ServerStatus s);
 
@@ -62,10 +64,14 @@ struct ServerResult {
     ProbeTarget target;
     ServerStatus status = ServerStatus::Pending;
     std::string error;
+    // From an error response's ERROR-CODE (RFC 8489 §14.8), as the server sent them: the reason
+    // is server text, escape it before printing it as text.
+    std::optional<int> error_code;
+    std::string error_reason;
     std::optional<net::SocketAddr> mapped;
     std::optional<net::SocketAddr> response_origin;
     std::optional<net::SocketAddr> other_address;
-    std::string software;    // server text, as sent: escape it before printing it as text
+    std::string software;    // server text, as sent
     int sent = 0;            // requests (transactions) started
     int answered = 0;        // with a success response
     int lost = 0;            // timed out after all retransmissions

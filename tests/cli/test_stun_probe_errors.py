@@ -64,6 +64,12 @@ class FakeServer:
                 bad = bytes(b ^ 0xFF for b in tid)
                 attr = xor_mapped(peer)
                 self.sock.sendto(struct.pack("!HHI", 0x0101, len(attr), MAGIC) + bad + attr, peer)
+            elif self.mode == "error":
+                # A Binding error response: 400 with a hostile reason phrase (RFC 8489 §14.8).
+                attrs = stun_attr(0x0009, struct.pack("!HBB", 0, 4, 0) + b"Bad " + EVIL)
+                attrs += stun_attr(0x8022, b"fake " + EVIL)  # SOFTWARE
+                self.sock.sendto(struct.pack("!HHI", 0x0111, len(attrs), MAGIC) + tid + attrs,
+                                 peer)
             elif self.mode == "evil-software":
                 attrs = xor_mapped(peer) + stun_attr(0x8022, b"fake " + EVIL)
                 self.sock.sendto(struct.pack("!HHI", 0x0101, len(attrs), MAGIC) + tid + attrs,
@@ -140,6 +146,27 @@ def check_terminal_safe(out, what, r):
         check(False, f"{what}: not UTF-8 ({e})", r)
     bad = [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
     check(not bad, f"{what}: no control characters ({bad!r})", r)
+
+
+def test_error_response_means_the_server_answered():
+    # A server that sends an error response is reachable: not "no server answered" (exit 3).
+    r = probe_fake("error", "--json")
+    check(r.rc == 8, "exit 8: answered, but no mapped address", r)
+    check(r.stdout.isascii(), "JSON output is ASCII", r)
+    [s] = json.loads(r.stdout)["servers"]
+    check(s["status"] == "error" and s["error_code"] == 400, "status error, code 400", r)
+    want = "Bad " + EVIL.decode("utf-8", "replace")
+    check(s["error_reason"] == want, f"reason as sent, invalid UTF-8 replaced: {s!r}", r)
+    check(s["requests"] == 1 and s["responses"] == 0, "one request, no success response", r)
+    doc = json.loads(r.stdout)
+    check(doc["verdict"]["code"] != "udp-blocked", "an error response is no sign of UDP blocked", r)
+    r = probe_fake("error")
+    check(r.rc == 8, "text: exit 8", r)
+    check(b"no server answered" not in r.stderr, "not reported as unreachable", r)
+    check(b"answered with an error response" in r.stderr, "says what happened", r)
+    check(b"answered with an error response: 400 Bad \\e[2J" in r.stdout, "code and reason", r)
+    check_terminal_safe(r.stdout, "text report", r)
+    check_terminal_safe(r.stderr, "stderr", r)
 
 
 def test_server_strings_are_escaped_in_text_and_valid_in_json():

@@ -82,6 +82,7 @@ struct StunServerModel {
     bool rfc5780 = true;
     bool garbage = false;   // answers with junk
     bool wrong_tid = false; // answers with a different transaction id
+    std::optional<std::pair<int, std::string>> error = std::nullopt; // answers with this error
 
     bool owns(const SocketAddr& a) const {
         return (a.ip() == ip1 || (rfc5780 && a.ip() == ip2)) &&
@@ -95,6 +96,9 @@ struct StunServerModel {
             return std::nullopt;
         if (garbage)
             return std::pair{to, base::Bytes{0x01, 0x01, 0x00, 0x04, 1, 2, 3}};
+        if (error)
+            return std::pair{to, encode(Message::error_for(*req, error->first, error->second),
+                                        {nullptr, false, true})};
         SocketAddr src = to;
         if (auto cr = req->change_request(); cr && rfc5780) {
             IpAddr ip = cr->first ? (to.ip() == ip1 ? ip2 : ip1) : to.ip();
@@ -382,13 +386,39 @@ TEST(Probe, DeadlineEndsTheRun) {
     EXPECT_EQ(w.now, cfg.deadline);
 }
 
+// Regression: a server answering Binding with an error response was reported like a silent
+// one ("no STUN server answered: UDP looks blocked", and exit 3 in the CLI).
+TEST(Probe, ErrorResponseMeansTheServerAnswered) {
+    auto s = plain_server(10);
+    s.error = std::pair{420, std::string("Unknown \x1b[2J Attribute")};
+    World w{Nat(MapMode::EIM, FilterMode::APDF, false), {s}};
+    auto start = w.now;
+    auto rep = w.run(config_for(w.servers));
+    ASSERT_EQ(rep.servers.size(), 1u);
+    const auto& r = rep.servers[0];
+    EXPECT_EQ(r.status, ServerStatus::Error);
+    EXPECT_EQ(r.error_code, 420);
+    EXPECT_EQ(r.error_reason, "Unknown \x1b[2J Attribute"); // as sent: printing escapes it
+    EXPECT_EQ(r.error, "answered with an error response: 420 Unknown \x1b[2J Attribute");
+    EXPECT_EQ(r.answered, 0);
+    EXPECT_EQ(r.sent, 1); // an error ends the server's test: no more requests
+    EXPECT_NE(rep.verdict.code, VerdictCode::UdpBlocked) << rep.verdict.summary;
+    EXPECT_EQ(rep.verdict.code, VerdictCode::Unknown);
+    EXPECT_NE(rep.verdict.summary.find("answered sent errors"), std::string::npos);
+    EXPECT_LT(w.now - start, std::chrono::seconds(1));
+}
+
 TEST(NatBehaviour, VerdictWording) {
-    auto v = make_verdict(false, Mapping::Unknown, Filtering::Unknown, std::nullopt);
+    auto v = make_verdict(Reach::Silent, Mapping::Unknown, Filtering::Unknown, std::nullopt);
     EXPECT_EQ(v.code, VerdictCode::UdpBlocked);
-    v = make_verdict(true, Mapping::AddressAndPortDependent, Filtering::Unknown, true);
+    v = make_verdict(Reach::RefusedOnly, Mapping::Unknown, Filtering::Unknown, std::nullopt);
+    EXPECT_EQ(v.code, VerdictCode::Unknown);
+    EXPECT_NE(v.detail.find("UDP gets through"), std::string::npos);
+    v = make_verdict(Reach::Mapped, Mapping::AddressAndPortDependent, Filtering::Unknown, true);
     EXPECT_NE(v.summary.find("needs TURN"), std::string::npos);
     EXPECT_NE(v.detail.find("TURN relay works"), std::string::npos);
-    v = make_verdict(true, Mapping::EndpointIndependent, Filtering::EndpointIndependent, false);
+    v = make_verdict(Reach::Mapped, Mapping::EndpointIndependent, Filtering::EndpointIndependent,
+                     false);
     EXPECT_NE(v.summary.find("direct connections likely"), std::string::npos);
     EXPECT_NE(v.detail.find("check failed"), std::string::npos);
 }
