@@ -190,6 +190,32 @@ int run_stun_probe(const StunProbeOptions& o) {
             return kExitUsage;
         }
     }
+    // An IP literal has one family. Against -4/-6 (or a --bind address) of the other it can
+    // never be probed: without this check the run would only wait out --timeout.
+    std::optional<net::Family> wanted;
+    std::string wanted_by;
+    if (o.ipv4 || o.ipv6) {
+        wanted = o.ipv4 ? net::Family::V4 : net::Family::V6;
+        wanted_by = o.ipv4 ? "-4" : "-6";
+    } else if (bind_addr) {
+        wanted = bind_addr->family();
+        wanted_by = "--bind " + o.bind;
+    }
+    if (wanted) {
+        std::vector<const stun::ServerUri*> literals;
+        if (turn_uri)
+            literals.push_back(&*turn_uri);
+        for (const auto& u : stun_uris)
+            literals.push_back(&u);
+        for (const auto* u : literals) {
+            auto ip = u->host_is_ip ? net::IpAddr::parse(u->host) : std::nullopt;
+            if (ip && ip->family() != *wanted) {
+                std::fprintf(stderr, "rtcat: %s contradicts %s, an %s address\n", wanted_by.c_str(),
+                             u->to_string().c_str(), ip->is_v4() ? "IPv4" : "IPv6");
+                return kExitUsage;
+            }
+        }
+    }
 
     auto signals_r = io::SignalPipe::install();
     if (!signals_r) {
@@ -568,6 +594,8 @@ int run_stun_probe(const StunProbeOptions& o) {
                      res.turn && res.turn->username.empty()
                          ? " (no credentials given: use --user/--pass or turn:USER:PASS@HOST)"
                          : "");
+    else if (code == kExitUnreachable && rep.servers.empty())
+        std::fprintf(stderr, "rtcat: no server could be probed\n");
     else if (code == kExitUnreachable)
         std::fprintf(stderr, "rtcat: no server answered\n");
     else if (code == kExitPartial && answered == 0 && refused > 0)
@@ -677,9 +705,10 @@ void add_stun_probe(CLI::App& app, AppContext& ctx) {
             {"EXIT STATUS",
              "0\n    Every server answered with a mapped address (and the TURN check "
              "passed).\n"
-             "2\n    Usage error: bad option, server address or URI.\n"
-             "3\n    No server answered (unreachable, or every request timed out). A server "
-             "that sent an error response has answered.\n"
+             "2\n    Usage error: bad option, server address or URI, or an IP address of the "
+             "family that -4, -6 or --bind excludes.\n"
+             "3\n    No server answered (unreachable, or every request timed out), or none "
+             "could be probed. A server that sent an error response has answered.\n"
              "4\n    No server answered before --timeout.\n"
              "6\n    TURN authentication failed (wrong or missing credentials); the message "
              "names the realm.\n"

@@ -107,7 +107,9 @@ Verdict make_verdict(Reach reach, Mapping mapping, Filtering filtering,
     if (reach == Reach::NoServer) {
         v.code = VerdictCode::Unknown;
         v.summary = "no STUN server was probed";
-        v.detail = "None of the servers has an address of the family in use." + turn_note;
+        v.detail = "No server resolved to an address (of the family in use): see the errors "
+                   "above." +
+                   turn_note;
         return v;
     }
     if (reach == Reach::RefusedOnly) {

@@ -60,7 +60,7 @@ enum class Reach {
     Mapped,      // at least one gave a mapped address
     RefusedOnly, // none did, but some answered with an error response: UDP gets through
     Silent,      // servers were probed and none answered
-    NoServer,    // nothing was probed (no server resolved to an address of the family)
+    NoServer,    // nothing was probed: no server resolved (to an address of the family)
 };
 
 Verdict make_verdict(Reach reach, Mapping mapping, Filtering filtering,

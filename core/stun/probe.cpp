@@ -110,6 +110,9 @@ void Prober::start(base::Instant now) {
         }
     }
     drain(now);
+    // Nothing to wait for (no server, no TURN check) must end now, not at the deadline.
+    maybe_start_behaviour(now);
+    check_done(now);
 }
 
 // The TURN check: allocations A and B on one server; A binds a channel to B's relayed

@@ -184,6 +184,29 @@ def test_server_strings_are_escaped_in_text_and_valid_in_json():
     check(s["software"] == "fake " + EVIL.decode("utf-8", "replace"), f"software: {s!r}", r)
 
 
+def test_family_flag_against_an_ip_literal_fails_at_once():
+    for args, names in ((["-4", "[::1]:3478"], "-4"), (["-4", "::1"], "-4"),
+                        (["-6", "127.0.0.1:3478"], "-6"), (["-4", "127.0.0.1", "[::1]:9"], "-4"),
+                        (["--bind", "127.0.0.1", "[::1]:3478"], "--bind 127.0.0.1"),
+                        (["-4", "--turn", "turn:u:p@[::1]:3478"], "-4")):
+        r = run_rtcat("stun-probe", "--timeout", "10", *args, timeout=20)
+        check(r.rc == 2, f"{args}: usage exit code", r)
+        check(r.seconds < 2, f"{args}: at once, not after --timeout", r)
+        check(r.stderr.startswith(f"rtcat: {names} contradicts ") and "address" in r.stderr,
+              f"{args}: names the conflict", r)
+
+
+def test_nothing_to_probe_ends_at_once():
+    # ".invalid" fails without DNS (RFC 6761): no server left to probe is no reason to wait.
+    r = run_rtcat("stun-probe", "--json", "--timeout", "10", "nothing.invalid", timeout=20)
+    check(r.rc == 3, "exit 3: nothing reachable", r)
+    check(r.seconds < 2, "at once, not after --timeout", r)
+    doc = json.loads(r.stdout)
+    check(doc["timed_out"] is False and doc["servers"][0]["status"] == "unresolved", "JSON", r)
+    r = run_rtcat("stun-probe", "--timeout", "10", "nothing.invalid", timeout=20)
+    check(r.rc == 3 and "no server could be probed" in r.stderr, "text mode says why", r)
+
+
 def test_timeout_bounds_the_run():
     srv = FakeServer("silent")
     try:

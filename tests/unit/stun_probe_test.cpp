@@ -408,6 +408,22 @@ TEST(Probe, ErrorResponseMeansTheServerAnswered) {
     EXPECT_LT(w.now - start, std::chrono::seconds(1));
 }
 
+// Regression: with no server to probe (none resolved under -4/-6) the run waited for the
+// deadline; it ends at start now.
+TEST(Probe, NothingToProbeEndsAtOnce) {
+    ProbeConfig cfg;
+    cfg.primary = sa("10.0.0.2:5000");
+    cfg.filtering = sa("10.0.0.2:5001");
+    cfg.hairpin = sa("10.0.0.2:5002");
+    cfg.deadline = base::Instant{} + std::chrono::seconds(10);
+    Prober p(cfg);
+    p.start(base::Instant{});
+    EXPECT_TRUE(p.done());
+    EXPECT_FALSE(p.poll_transmit());
+    EXPECT_FALSE(p.report().deadline_hit);
+    EXPECT_EQ(p.report().verdict.summary, "no STUN server was probed");
+}
+
 TEST(NatBehaviour, VerdictWording) {
     auto v = make_verdict(Reach::Silent, Mapping::Unknown, Filtering::Unknown, std::nullopt);
     EXPECT_EQ(v.code, VerdictCode::UdpBlocked);
