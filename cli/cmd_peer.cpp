@@ -393,12 +393,14 @@ public:
                 }
             }
         } else if (auto* c = std::get_if<dcep::event::ChannelClosed>(&event)) {
-            // A channel that ends with the association (not clean) settles nothing here: the
-            // session asks on_peer_gone() next, which knows what the peer had by then.
-            if (remote_ && c->id == *remote_ && c->clean) {
+            // The peer's channel is done once the peer reset it (all it sent arrived); ours once
+            // the peer performed our reset (all we sent arrived). A channel that ends with the
+            // association otherwise settles nothing here: on_peer_gone() follows and knows what
+            // the peer had by then.
+            if (remote_ && c->id == *remote_ && c->peer_done) {
                 remote_closed_ = true;
             }
-            if (local_ && c->id == *local_ && c->clean) {
+            if (local_ && c->id == *local_ && c->delivered) {
                 if (stdin_free_ && !eof_ && !broken_ && error_.empty()) {
                     // We close our channel only at the end of stdin: the peer reset it with
                     // input left to send.

@@ -467,7 +467,7 @@ void Sender::on_event(peer::Peer& peer, peer::Event& event, base::Instant now) {
             on_control(peer, std::string(m->data.begin(), m->data.end()), now);
         }
     } else if (auto* c = std::get_if<dcep::event::ChannelClosed>(&event)) {
-        if (!c->clean) {
+        if (!c->delivered) {
             // The association went down under every channel: on_peer_gone() follows and says
             // what that means for each file.
             return;
@@ -977,7 +977,7 @@ void Receiver::on_event(peer::Peer& peer, peer::Event& event, base::Instant now)
         }
         on_file_bytes(peer, *f, m->data, now);
     } else if (auto* c = std::get_if<dcep::event::ChannelClosed>(&event)) {
-        on_channel_closed(peer, c->id, c->clean, now);
+        on_channel_closed(peer, c->id, c->peer_done, now);
     }
 }
 
@@ -1029,10 +1029,10 @@ void Receiver::on_channel_open(peer::Peer& peer, const dcep::ChannelInfo& ch, ba
     files_[nf.key] = std::move(*f);
 }
 
-void Receiver::on_channel_closed(peer::Peer& peer, uint16_t channel, bool clean,
+void Receiver::on_channel_closed(peer::Peer& peer, uint16_t channel, bool peer_done,
                                  base::Instant now) {
     if (control_ && channel == *control_) {
-        if (!clean) {
+        if (!peer_done) {
             return; // the association went down: on_peer_gone() follows
         }
         control_.reset();
@@ -1069,10 +1069,13 @@ void Receiver::on_channel_closed(peer::Peer& peer, uint16_t channel, bool clean,
         // still be on its way, and a sender that went away is handled by on_peer_gone().
         return;
     }
-    if (!clean) {
-        fail_file(peer, *f, "the connection ended before the file's channel was closed", now);
+    if (!peer_done) {
+        fail_file(peer, *f, "the connection ended before the sender closed the file's channel",
+                  now);
         return;
     }
+    // The sender reset its stream after the last byte: the file is whole, whether or not our
+    // reset back was answered before it hung up.
     complete(peer, *f, false, now);
 }
 

@@ -211,7 +211,7 @@ private:
     struct Incoming;
     explicit Receiver(ReceiverOptions options, OutDir dir);
     void on_channel_open(peer::Peer& peer, const dcep::ChannelInfo& ch, base::Instant now);
-    void on_channel_closed(peer::Peer& peer, uint16_t channel, bool clean, base::Instant now);
+    void on_channel_closed(peer::Peer& peer, uint16_t channel, bool peer_done, base::Instant now);
     void on_control(peer::Peer& peer, const std::string& text, base::Instant now);
     void on_announce(peer::Peer& peer, const std::string& name, std::optional<uint64_t> id,
                      std::optional<uint64_t> size, base::Instant now);

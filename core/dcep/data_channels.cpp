@@ -183,8 +183,10 @@ struct DataChannels::Impl {
             return;
         closed = true;
         connected = false;
+        // A peer may reset its stream and hang up before answering our reset (aiortc does):
+        // what it sent is complete all the same.
         for (auto& [id, ch] : channels)
-            events.emplace_back(event::ChannelClosed{id, false});
+            events.emplace_back(event::ChannelClosed{id, ch.in_reset_done, ch.out_reset_done});
         channels.clear();
         reopens.clear();
         ready.clear();
@@ -661,6 +663,11 @@ void DataChannels::shutdown() {
         return;
     }
     d.flush();
+}
+
+void DataChannels::transport_closed(const std::string& reason) {
+    sctp::event::Down down{reason};
+    impl_->on(down);
 }
 
 std::size_t DataChannels::buffered_amount(std::uint16_t id) const {

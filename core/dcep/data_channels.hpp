@@ -50,11 +50,17 @@ struct Message {
     bool binary = false;
     base::Bytes data;
 };
+// When both directions are reset (RFC 8831 §6.7), or when the association goes down.
 struct ChannelClosed {
     std::uint16_t id = 0;
-    // true: both directions were reset (RFC 8831 §6.7), so the peer received everything we sent
-    // on it and sent us everything it meant to. false: the association went down under it.
-    bool clean = true;
+    // The peer reset its outgoing stream: everything it sent on the channel arrived (a reset is
+    // performed only once the data before it is in, RFC 6525 §5.2.2).
+    bool peer_done = true;
+    // The peer performed our reset: it had everything we sent (we reset only when every byte
+    // was acknowledged).
+    bool delivered = true;
+    // Closed by both sides, not taken down with the association.
+    bool clean() const { return peer_done && delivered; }
 };
 // buffered_amount(id) fell from above the threshold to at or below it.
 struct BufferedAmountLow {
@@ -105,6 +111,10 @@ public:
     void close(std::uint16_t id);
     // Graceful SCTP SHUTDOWN once every queued message is handed to usrsctp.
     void shutdown();
+    // The transport under the association is gone (the peer closed DTLS): every channel gets
+    // ChannelClosed (saying which directions had been reset), then Closed, as if the
+    // association went down. Nothing is sent any more.
+    void transport_closed(const std::string& reason);
 
     std::size_t buffered_amount(std::uint16_t id) const;
     void set_buffered_amount_low_threshold(std::uint16_t id, std::size_t bytes);

@@ -327,6 +327,15 @@ bool Peer::drain_dtls(base::Instant now) {
         } else if (std::holds_alternative<dtls::event::Closed>(*ev)) {
             if (!closed_) {
                 closed_ = true;
+                if (channels_) {
+                    // A peer that resets a channel and closes DTLS at once (no SCTP ABORT) still
+                    // finished that channel: the application learns which were complete.
+                    channels_->transport_closed("the peer closed the DTLS session");
+                    while (auto cev = channels_->poll_event()) {
+                        std::visit([&](auto&& e) { events_.push_back(std::move(e)); },
+                                   std::move(*cev));
+                    }
+                }
                 events_.push_back(event::Closed{"the peer closed the DTLS session"});
                 return any;
             }
