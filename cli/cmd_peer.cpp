@@ -181,6 +181,7 @@ public:
         } else {
             receiver_->on_event(peer, event, now);
         }
+        check_first_byte(now);
         check_done(now);
     }
     void pump(peer::Peer& peer, base::Instant now) override {
@@ -188,9 +189,22 @@ public:
         if (sender_) {
             sender_->pump(peer, now);
         }
-        progress_.update(progress(), start_, now);
+        check_first_byte(now);
+        progress_.update(progress(), first_byte_set_ ? first_byte_ : start_, now);
         check_done(now);
     }
+
+private:
+    // The rate runs from the first payload byte (not from the connection: a plain receiver
+    // costs the 5 s of silence before the fall-back) to the end.
+    void check_first_byte(base::Instant now) {
+        if (!first_byte_set_ && progress().bytes_done > 0) {
+            first_byte_ = now;
+            first_byte_set_ = true;
+        }
+    }
+
+public:
     base::Instant poll_timeout() const override {
         return sender_ ? sender_->poll_timeout() : base::kNever;
     }
@@ -234,7 +248,8 @@ public:
         const transfer::Mode mode = sender_ ? sender_->mode() : receiver_->mode();
         // An interrupted or failed transfer never set end_: it ran until the last loop turn.
         const base::Instant end = end_set_ ? end_ : last_;
-        const double secs = started_ ? std::max(1e-6, base::to_ms(end - start_) / 1000.0) : 0.0;
+        const base::Instant from = first_byte_set_ ? first_byte_ : start_;
+        const double secs = started_ ? std::max(1e-6, base::to_ms(end - from) / 1000.0) : 0.0;
         const double mbps = secs > 0 ? static_cast<double>(prog.bytes_done) / secs / 1e6 : 0;
         // The app's own failure; a session-level one (timeout, interrupt, ...) was already
         // printed by the session when it happened.
@@ -325,6 +340,8 @@ private:
     std::unique_ptr<transfer::Receiver> receiver_;
     ProgressLine progress_;
     base::Instant start_{};
+    base::Instant first_byte_{};
+    bool first_byte_set_ = false;
     base::Instant end_{};
     base::Instant last_{};
     uint64_t events_ = 0;
