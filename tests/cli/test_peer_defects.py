@@ -219,6 +219,30 @@ wait $s; echo "rcs $? -"
         check("went away" in s_err, s_err)
 
 
+def test_netcat_peer_vanishing_after_our_data_is_delivered_is_a_clean_end():
+    """The answerer prints what it got and is SIGKILLed (no close_notify, no SCTP ABORT): the
+    offerer's stdin was delivered and acknowledged, so when ICE consent runs out (30 s) that is
+    the end of the session, like a TCP peer's FIN for netcat, not a failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        r = netns(tmp, """mkfifo A B in; exec 3<>in; printf 'all of it' >&3
+"$R" offer --sdp-out A --sdp-in B --timeout 20 <in >o_out 2>o_err 3>&- & o=$!
+"$R" answer --sdp-in A --sdp-out B --timeout 20 </dev/null >a_out 2>a_err 3>&- & a=$!
+# The answerer got our bytes (and acknowledged them: SACKs wait at most 20 ms); it freezes, and
+# only then does our stdin end: our channel's close can never complete, and only consent expiry
+# ends the offerer.
+for i in $(seq 500); do [ -s a_out ] && break; sleep 0.01; done
+sleep 0.3; kill -STOP $a; exec 3>&-; t=$(date +%s.%N)
+wait $o; rc=$?; kill -9 $a
+echo "secs=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+echo "rcs $rc -"
+""", timeout=90)
+        rc, _ = rcs_of(r)
+        check(text(Path(tmp) / "a_out") == "all of it", text(Path(tmp) / "a_out"))
+        check(rc == "0", f"exit {rc}, want 0\n{text(Path(tmp) / 'o_err')}")
+        secs = float(re.search(r"secs=(\S+)", r.stdout).group(1))
+        check(secs > 20, f"ended after {secs:.1f} s: the consent path was not exercised")
+
+
 # --- hostile names -----------------------------------------------------------------------------
 
 def test_escape_sequences_in_names_never_reach_the_terminal():
