@@ -845,6 +845,10 @@ void Receiver::set_error(std::string e) {
 }
 
 void Receiver::abort(const std::string& why) {
+    settle_all(why);
+}
+
+void Receiver::settle_all(const std::string& why) {
     std::vector<uint64_t> keys;
     for (auto& [key, f] : files_) {
         keys.push_back(key);
@@ -857,6 +861,7 @@ void Receiver::abort(const std::string& why) {
         fr.offset = f.offered_offset;
         fr.error = why;
         fr.part = f.target.shown_part();
+        set_error(fmt::format("{}: {}", f.name, why));
         settle(f, fr);
     }
 }
@@ -1329,21 +1334,7 @@ bool Receiver::on_peer_gone(const std::string& why) {
         return error_.empty();
     }
     gone_ = true;
-    std::vector<uint64_t> keys;
-    for (auto& [key, f] : files_) {
-        keys.push_back(key);
-    }
-    for (auto key : keys) {
-        auto& f = *files_.at(key);
-        FileResult fr;
-        fr.name = f.name;
-        fr.size = f.received;
-        fr.offset = f.offered_offset;
-        fr.error = "the sender went away before the file was complete: " + why;
-        fr.part = f.target.shown_part();
-        set_error(fmt::format("{}: {}", f.name, fr.error));
-        settle(f, fr);
-    }
+    settle_all("the sender went away before the file was complete: " + why);
     if (mode_ == Mode::Protocol && !done_seen_) {
         set_error("the sender went away before it was done: " + why);
     }

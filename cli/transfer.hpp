@@ -224,6 +224,8 @@ private:
     void complete(peer::Peer& peer, Incoming& f, bool verified, base::Instant now);
     void fail_file(peer::Peer& peer, Incoming& f, const std::string& why, base::Instant now);
     void settle(Incoming& f, FileResult fr);
+    // Every file in flight fails with `why` (its .part kept).
+    void settle_all(const std::string& why);
     void refuse(const std::string& name, const std::string& reason);
     void send_control(peer::Peer& peer, const std::string& json, base::Instant now);
     void check_finished(peer::Peer& peer, base::Instant now);
