@@ -7,6 +7,7 @@
 
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h> // SOL_UDP, UDP_SEGMENT, UDP_GRO
 #include <sys/socket.h>
 
 #include <fmt/format.h>
@@ -24,9 +25,13 @@ constexpr std::string_view kLog = "io";
 // The largest UDP payload is 65527 bytes (IPv6 without jumbograms), so a 64 KiB slot never
 // truncates; MSG_TRUNC is still checked.
 constexpr std::size_t kSlotSize = 65536;
-// Room for SO_RXQ_OVFL (u32) and IPV6_PKTINFO (in6_pktinfo), with slack.
+// Room for SO_RXQ_OVFL (u32), IPV6_PKTINFO (in6_pktinfo) and UDP_GRO (int), with slack.
 constexpr std::size_t kControlSize = 128;
-static_assert(CMSG_SPACE(sizeof(std::uint32_t)) + CMSG_SPACE(sizeof(in6_pktinfo)) <= kControlSize);
+static_assert(CMSG_SPACE(sizeof(std::uint32_t)) + CMSG_SPACE(sizeof(in6_pktinfo)) +
+                  CMSG_SPACE(sizeof(int)) <=
+              kControlSize);
+// A GSO send's one control message: UDP_SEGMENT with the segment size as a u16 (udp(7)).
+constexpr std::size_t kSegmentControlSize = CMSG_SPACE(sizeof(std::uint16_t));
 
 // With IP_RECVERR (and for connected sockets without it) an ICMP error is also stored in
 // sk_err, which the *next* send or receive returns once instead of doing its work (udp(7)).
@@ -133,6 +138,7 @@ std::string icmp_description(const sock_extended_err& ee) {
 } // namespace
 
 struct UdpSocket::RecvScratch {
+    // A coalesced (GRO) receive is at most 64 KiB too, so the slot size holds for it as well.
     std::unique_ptr<std::uint8_t[]> payload =
         std::make_unique_for_overwrite<std::uint8_t[]>(kMaxBatch * kSlotSize);
     std::array<mmsghdr, kMaxBatch> headers{};
@@ -140,6 +146,48 @@ struct UdpSocket::RecvScratch {
     std::array<sockaddr_storage, kMaxBatch> names{};
     alignas(cmsghdr) std::array<std::array<std::uint8_t, kControlSize>, kMaxBatch> control{};
 };
+
+// One sendmmsg call: a message per run of datagrams, an iovec per datagram (the payloads are
+// not copied: the kernel gathers them as it would from one buffer).
+struct UdpSocket::SendScratch {
+    static constexpr std::size_t kMaxIov = kMaxBatch * kMaxGsoSegments;
+    std::array<mmsghdr, kMaxBatch> headers{};
+    std::array<sockaddr_storage, kMaxBatch> names{};
+    std::array<std::size_t, kMaxBatch> datagrams{}; // transmits carried by each message
+    alignas(cmsghdr) std::array<std::array<std::uint8_t, kSegmentControlSize>, kMaxBatch> control{};
+    std::array<iovec, kMaxIov> iovs{};
+};
+
+namespace {
+
+// How many transmits from batch[first] on can go as one GSO send: same destination, the size
+// of the first (non-zero), the last possibly shorter; within the kernel's limits (udp(7):
+// every segment but the last is gso_size bytes).
+std::size_t gso_run_length(std::span<const net::Transmit> batch, std::size_t first,
+                           std::size_t limit) {
+    const net::Transmit& head = batch[first];
+    const std::size_t size = head.payload.size();
+    if (size == 0)
+        return 1;
+    const std::size_t cap =
+        std::min({limit, UdpSocket::kMaxGsoSegments, UdpSocket::kMaxGsoBytes / size});
+    std::size_t n = 1;
+    std::size_t bytes = size;
+    while (n < cap && first + n < batch.size()) {
+        const net::Transmit& t = batch[first + n];
+        const std::size_t s = t.payload.size();
+        if (s == 0 || s > size || bytes + s > UdpSocket::kMaxGsoBytes ||
+            t.destination != head.destination)
+            break;
+        bytes += s;
+        ++n;
+        if (s < size)
+            break; // a shorter one ends the run
+    }
+    return n;
+}
+
+} // namespace
 
 UdpSocket::UdpSocket(UdpSocket&&) noexcept = default;
 UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
@@ -194,7 +242,19 @@ base::Result<UdpSocket> UdpSocket::bind(const net::SocketAddr& local, const UdpO
         return base::make_error("getsockname after binding {}: unexpected address family",
                                 local.to_string());
 
+    // Offload is optional: a kernel without it (ENOPROTOOPT) gets the plain paths. UDP_SEGMENT
+    // set to 0 only probes for it; each GSO send names its segment size in a control message.
+    const int off = 0;
+    const int on = 1;
+    const bool gso =
+        options.gso && ::setsockopt(fd.get(), SOL_UDP, UDP_SEGMENT, &off, sizeof off) == 0;
+    const int gso_err = errno;
+    const bool gro = options.gro && ::setsockopt(fd.get(), SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+    const int gro_err = errno;
+
     UdpSocket s;
+    s.gso_ = gso;
+    s.gro_ = gro;
     s.fd_ = std::move(fd);
     s.local_ = *bound;
     s.v6_ = v6;
@@ -209,6 +269,9 @@ base::Result<UdpSocket> UdpSocket::bind(const net::SocketAddr& local, const UdpO
                     s.local_.to_string(), s.buffers_.rcvbuf, options.rcvbuf, s.buffers_.sndbuf,
                     options.sndbuf);
     }
+    RTCAT_INFO(kLog, "{}: UDP GSO {}, GRO {}", s.local_.to_string(),
+               gso ? "on" : (options.gso ? "refused (" + errno_text(gso_err) + ")" : "off"),
+               gro ? "on" : (options.gro ? "refused (" + errno_text(gro_err) + ")" : "off"));
     return s;
 }
 
@@ -245,27 +308,63 @@ base::Result<SendStatus> UdpSocket::send_to(base::ByteView payload,
     }
 }
 
+void UdpSocket::disable_gso(int err) {
+    gso_ = false;
+    ++offload_.gso_fallbacks;
+    RTCAT_INFO(kLog,
+               "{}: the kernel refused a UDP GSO send ({}): one datagram per send from now on",
+               local_.to_string(), errno_text(err));
+}
+
 base::Result<std::size_t> UdpSocket::send_batch(std::span<const net::Transmit> batch) {
+    if (!send_)
+        send_ = std::make_unique<SendScratch>();
+    SendScratch& s = *send_;
     std::size_t sent = 0;
     int retries = 0;
+    // Set when a GSO send failed for a reason that may belong to one of its datagrams: that
+    // run goes one by one once, so the error lands on the datagram that causes it.
+    bool split_first = false;
     while (sent < batch.size()) {
-        std::array<mmsghdr, kMaxBatch> headers{};
-        std::array<iovec, kMaxBatch> iovs{};
-        std::array<sockaddr_storage, kMaxBatch> names{};
         unsigned n = 0;
-        for (; n < kMaxBatch && sent + n < batch.size(); ++n) {
-            const net::Transmit& t = batch[sent + n];
-            const socklen_t len = destination_sockaddr(v6_, v6only_, t.destination, names[n]);
+        std::size_t iov_used = 0;
+        std::size_t next = sent;
+        while (n < kMaxBatch && next < batch.size() && iov_used < SendScratch::kMaxIov) {
+            const net::Transmit& head = batch[next];
+            const socklen_t len = destination_sockaddr(v6_, v6only_, head.destination, s.names[n]);
             if (len == 0)
                 break;
-            // sendmmsg does not write through iov_base; the API just lacks const.
-            iovs[n].iov_base = const_cast<std::uint8_t*>(t.payload.data());
-            iovs[n].iov_len = t.payload.size();
-            msghdr& h = headers[n].msg_hdr;
-            h.msg_name = &names[n];
+            const bool plain = !gso_ || (split_first && n == 0);
+            const std::size_t run =
+                plain ? 1 : gso_run_length(batch, next, SendScratch::kMaxIov - iov_used);
+            for (std::size_t k = 0; k < run; ++k) {
+                const base::Bytes& payload = batch[next + k].payload;
+                // sendmmsg does not write through iov_base; the API just lacks const.
+                s.iovs[iov_used + k].iov_base = const_cast<std::uint8_t*>(payload.data());
+                s.iovs[iov_used + k].iov_len = payload.size();
+            }
+            msghdr& h = s.headers[n].msg_hdr;
+            h.msg_name = &s.names[n];
             h.msg_namelen = len;
-            h.msg_iov = &iovs[n];
-            h.msg_iovlen = 1;
+            h.msg_iov = &s.iovs[iov_used];
+            h.msg_iovlen = run;
+            h.msg_control = nullptr;
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            if (run > 1) {
+                h.msg_control = s.control[n].data();
+                h.msg_controllen = kSegmentControlSize;
+                cmsghdr* c = CMSG_FIRSTHDR(&h);
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+                const auto segment = static_cast<std::uint16_t>(head.payload.size());
+                std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+            }
+            s.datagrams[n] = run;
+            iov_used += run;
+            next += run;
+            ++n;
         }
         if (n == 0) {
             if (sent > 0)
@@ -274,24 +373,47 @@ base::Result<std::size_t> UdpSocket::send_batch(std::span<const net::Transmit> b
         }
         // A failure after the first message only shortens the count (the errno is lost), so
         // the loop resends from there and sees the error on the first message of that call.
-        const int r = ::sendmmsg(fd(), headers.data(), n, 0);
+        // A GSO message goes whole or not at all (one skb, udp_send_skb), so counting the
+        // datagrams of the messages sent is exact.
+        const int r = ::sendmmsg(fd(), s.headers.data(), n, 0);
         if (r > 0) {
-            sent += static_cast<std::size_t>(r);
+            for (int i = 0; i < r; ++i) {
+                const std::size_t d = s.datagrams[static_cast<std::size_t>(i)];
+                sent += d;
+                if (d > 1) {
+                    ++offload_.gso_sends;
+                    offload_.gso_datagrams += d;
+                }
+            }
             retries = 0;
+            split_first = false;
             continue;
         }
         const int err = r == 0 ? EAGAIN : errno;
+        const std::size_t first = s.datagrams[0];
         if (err == EINTR)
             continue;
         if (err == EAGAIN || err == EWOULDBLOCK)
             return sent;
         if (err == ENOBUFS) {
-            ++local_drops_;
-            ++sent;
+            // Dropped by the queue discipline, a GSO send as a whole.
+            local_drops_ += first;
+            sent += first;
+            continue;
+        }
+        if (first > 1 && (err == EIO || err == EINVAL)) {
+            // The kernel cannot segment on this path (udp_send_skb: no checksum offload,
+            // IPsec, SO_NO_CHECK, segment size above the route's MTU): that does not change.
+            disable_gso(err);
             continue;
         }
         if (is_async_error(err) && retries++ < kAsyncRetries)
             continue;
+        if (first > 1) {
+            split_first = true;
+            retries = 0;
+            continue;
+        }
         if (sent > 0)
             return sent;
         return sys_error(fmt::format("send to {}", batch[sent].destination.to_string()), err);
@@ -300,17 +422,21 @@ base::Result<std::size_t> UdpSocket::send_batch(std::span<const net::Transmit> b
 }
 
 base::Result<std::size_t> UdpSocket::recv_batch(std::vector<net::Datagram>& out, std::size_t max) {
-    max = std::min(max, kMaxBatch);
     if (max == 0)
         return std::size_t{0};
     if (!recv_)
         recv_ = std::make_unique<RecvScratch>();
     RecvScratch& s = *recv_;
 
-    int received = 0;
+    std::size_t added = 0;
     int retries = 0;
-    for (;;) {
-        for (std::size_t i = 0; i < max; ++i) {
+    while (added < max) {
+        // Ask for as many messages as should make up the rest of `max`: with GRO one message
+        // may carry dozens of datagrams, and the caller's budget is in datagrams.
+        const std::size_t estimate = std::max<std::size_t>(recv_segments_estimate_, 1);
+        const std::size_t want =
+            std::clamp<std::size_t>((max - added + estimate - 1) / estimate, 1, kMaxBatch);
+        for (std::size_t i = 0; i < want; ++i) {
             s.iovs[i].iov_base = s.payload.get() + i * kSlotSize;
             s.iovs[i].iov_len = kSlotSize;
             msghdr& h = s.headers[i].msg_hdr;
@@ -324,55 +450,89 @@ base::Result<std::size_t> UdpSocket::recv_batch(std::vector<net::Datagram>& out,
         }
         // recvmmsg returns an error from the middle of a batch on the *next* call (it parks
         // it in sk_err), which lands in the async-error retry below.
-        received =
-            ::recvmmsg(fd(), s.headers.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
-        if (received >= 0)
-            break;
-        const int err = errno;
-        if (err == EINTR)
-            continue;
-        if (err == EAGAIN || err == EWOULDBLOCK)
-            return std::size_t{0};
-        if (is_async_error(err) && retries++ < kAsyncRetries)
-            continue;
-        return sys_error(fmt::format("receive on {}", local_.to_string()), err);
+        const int received =
+            ::recvmmsg(fd(), s.headers.data(), static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
+        if (received < 0) {
+            const int err = errno;
+            if (err == EINTR)
+                continue;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                break;
+            if (is_async_error(err) && retries++ < kAsyncRetries)
+                continue;
+            if (added > 0)
+                break; // reported again by the next call
+            return sys_error(fmt::format("receive on {}", local_.to_string()), err);
+        }
+        std::size_t datagrams = 0;
+        for (int i = 0; i < received; ++i)
+            datagrams += take_message(static_cast<std::size_t>(i), out);
+        added += datagrams;
+        if (received > 0) {
+            // Halved at most per call, so one single datagram among coalesced ones does not
+            // make the next call ask for kMaxBatch receives of up to kMaxGsoSegments each.
+            const std::size_t seen = datagrams / static_cast<std::size_t>(received);
+            recv_segments_estimate_ = std::max({seen, recv_segments_estimate_ / 2, std::size_t{1}});
+        }
+        if (static_cast<std::size_t>(received) < want)
+            break; // the queue is empty
     }
+    return added;
+}
 
-    std::size_t added = 0;
-    for (int i = 0; i < received; ++i) {
-        msghdr& h = s.headers[static_cast<std::size_t>(i)].msg_hdr;
-        net::SocketAddr destination = local_;
-        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-                std::uint32_t drops = 0;
-                std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
-                kernel_drops_ = drops;
-            } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-                in_pktinfo info{};
-                std::memcpy(&info, CMSG_DATA(c), sizeof info);
-                destination = net::SocketAddr(from_in_addr(info.ipi_addr), local_.port());
-            } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-                in6_pktinfo info{};
-                std::memcpy(&info, CMSG_DATA(c), sizeof info);
-                destination = net::SocketAddr(from_in6_addr(info.ipi6_addr), local_.port());
-            }
+std::size_t UdpSocket::take_message(std::size_t i, std::vector<net::Datagram>& out) {
+    RecvScratch& s = *recv_;
+    msghdr& h = s.headers[i].msg_hdr;
+    net::SocketAddr destination = local_;
+    std::size_t segment = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            std::uint32_t drops = 0;
+            std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+            kernel_drops_ = drops;
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            in_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof info);
+            destination = net::SocketAddr(from_in_addr(info.ipi_addr), local_.port());
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            in6_pktinfo info{};
+            std::memcpy(&info, CMSG_DATA(c), sizeof info);
+            destination = net::SocketAddr(from_in6_addr(info.ipi6_addr), local_.port());
+        } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            // udp(7): the size of each coalesced datagram but the last, which may be shorter.
+            int size = 0;
+            std::memcpy(&size, CMSG_DATA(c), sizeof size);
+            segment = size > 0 ? static_cast<std::size_t>(size) : 0;
         }
-        if ((h.msg_flags & MSG_TRUNC) != 0) {
-            ++local_drops_;
-            continue;
-        }
-        auto source = from_sockaddr(s.names[static_cast<std::size_t>(i)], h.msg_namelen);
-        if (!source)
-            continue;
-        const auto* data = static_cast<const std::uint8_t*>(h.msg_iov->iov_base);
+    }
+    if ((h.msg_flags & MSG_TRUNC) != 0) {
+        ++local_drops_;
+        return 0;
+    }
+    auto source = from_sockaddr(s.names[i], h.msg_namelen);
+    if (!source)
+        return 0;
+    const auto* data = static_cast<const std::uint8_t*>(h.msg_iov->iov_base);
+    const std::size_t len = s.headers[i].msg_len;
+    if (segment == 0 || segment >= len)
+        segment = std::max<std::size_t>(len, 1); // one datagram (possibly empty)
+    std::size_t count = 0;
+    std::size_t offset = 0;
+    do {
+        const std::size_t size = std::min(segment, len - offset);
         net::Datagram d;
         d.source = *source;
         d.destination = destination;
-        d.payload.assign(data, data + s.headers[static_cast<std::size_t>(i)].msg_len);
+        d.payload.assign(data + offset, data + offset + size);
         out.push_back(std::move(d));
-        ++added;
+        offset += size;
+        ++count;
+    } while (offset < len);
+    if (count > 1) {
+        ++offload_.gro_receives;
+        offload_.gro_datagrams += count;
     }
-    return added;
+    return count;
 }
 
 std::optional<IcmpError> UdpSocket::read_error() {
