@@ -118,6 +118,21 @@ def in_netns(w, script, env=None):
     return rcs, r
 
 
+# Appended to a case's script: the namespace's UDP counters (/proc/net/snmp is per namespace,
+# so they count only this case's traffic: rtcat's socket and Chromium's).
+UDP_COUNTERS = """echo "snmp $(grep '^Udp:' /proc/net/snmp | tr '\\n' ' ')"
+"""
+
+
+def udp_counters(r):
+    """The namespace's Udp counters from a script that ran UDP_COUNTERS, as a dict."""
+    m = re.search(r"^snmp Udp: (.*?) Udp: (.*)$", r.stdout, re.M)
+    if not m:
+        return {}
+    names, values = m.group(1).split(), m.group(2).split()
+    return dict(zip(names, (int(v) for v in values)))
+
+
 def sha256_of(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -158,7 +173,7 @@ def test_rtcat_sends_browser_receives():
     node "$P" --role answer --recv out --expect-files 1 --timeout "$BT" --result r.json \\
     >back 2>browser.err
 echo "rcs rtcat=${PIPESTATUS[0]} browser=${PIPESTATUS[1]}"
-""")
+""" + UDP_COUNTERS)
         w.check(rcs == ("0", "0"), "both must exit 0", r)
         w.check(sha256_of(w / "out" / "random.bin") == sha, "received file differs")
         w.check(sorted(os.listdir(w / "out")) == ["random.bin"], "only the file, no .part")
@@ -179,6 +194,14 @@ echo "rcs rtcat=${PIPESTATUS[0]} browser=${PIPESTATUS[1]}"
         print("Chromium's answer:\n  " + "\n  ".join(candidate_lines(res["local_description"]["sdp"])))
         print(f"browser received {res['bytes']} bytes at {res['mbytes_per_second']} MB/s; "
               f"timings {res['timings']}", flush=True)
+        # rtcat sends in bursts (GSO: up to 54 datagrams per send); a browser reads one datagram
+        # at a time, so what its socket buffer cannot hold the kernel drops (SCTP repairs it,
+        # slowly). SCTP's window bounds a burst; this shows whether it is enough.
+        udp = udp_counters(r)
+        w.check(udp, "no UDP counters from the namespace", r)
+        print(f"UDP in the namespace: {udp.get('InDatagrams')} datagrams received, "
+              f"{udp.get('RcvbufErrors')} dropped for a full receive buffer, "
+              f"{udp.get('InErrors')} errors", flush=True)
 
 
 def test_browser_sends_rtcat_answers():
