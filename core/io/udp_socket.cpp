@@ -191,7 +191,13 @@ std::size_t gso_run_length(std::span<const net::Transmit> batch, std::size_t fir
 
 UdpSocket::UdpSocket(UdpSocket&&) noexcept = default;
 UdpSocket& UdpSocket::operator=(UdpSocket&&) noexcept = default;
-UdpSocket::~UdpSocket() = default;
+UdpSocket::~UdpSocket() {
+    if (fd_ && (offload_.gso_sends > 0 || offload_.gro_receives > 0 || offload_.gso_fallbacks > 0))
+        RTCAT_DEBUG(kLog,
+                    "{}: {} GSO sends carried {} datagrams, {} refused; {} GRO receives carried {}",
+                    local_.to_string(), offload_.gso_sends, offload_.gso_datagrams,
+                    offload_.gso_fallbacks, offload_.gro_receives, offload_.gro_datagrams);
+}
 
 base::Result<UdpSocket> UdpSocket::bind(const net::SocketAddr& local, const UdpOptions& options) {
     const bool v6 = local.ip().is_v6();
