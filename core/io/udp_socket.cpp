@@ -147,8 +147,10 @@ struct UdpSocket::RecvScratch {
     alignas(cmsghdr) std::array<std::array<std::uint8_t, kControlSize>, kMaxBatch> control{};
 };
 
-// One sendmmsg call: a message per run of datagrams, an iovec per datagram (the payloads are
-// not copied: the kernel gathers them as it would from one buffer).
+// One sendmmsg call: a message per run of datagrams, an iovec per datagram. Copying a run into
+// one buffer instead was measured (loopback, 32 x 1200 bytes per GSO send, sender CPU time):
+// ~5.5 against ~6.0 us per send, ~16 ns per datagram or 0.3% of a data-channel sender's CPU,
+// not worth a 64 KiB staging copy.
 struct UdpSocket::SendScratch {
     static constexpr std::size_t kMaxIov = kMaxBatch * kMaxGsoSegments;
     std::array<mmsghdr, kMaxBatch> headers{};
