@@ -29,9 +29,10 @@ namespace rtcat::cli {
 
 namespace {
 
-// Datagrams taken from one socket per loop turn: enough to amortize the system call (recvmmsg
-// returns at most UdpSocket::kMaxBatch per call), few enough that timers and the other socket
-// are not starved while a fast sender floods us.
+// Datagrams taken from one socket per loop turn: enough to amortize the system calls (a
+// recv_batch returns up to UdpSocket::kMaxBatch receives, more datagrams when GRO coalesced
+// some), few enough that timers and the other socket are not starved while a fast sender floods
+// us.
 constexpr size_t kReceiveBudgetPerTurn = 256;
 // How long a finished session waits for the SCTP shutdown handshake before it just leaves.
 constexpr base::Duration kLinger = std::chrono::seconds(2);
