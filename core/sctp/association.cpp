@@ -23,6 +23,7 @@
 #include <usrsctp.h>
 
 #include "core/base/log.hpp"
+#include "core/sctp/crc32c.hpp"
 #include "core/sctp/stack.hpp"
 #include "core/sctp/tuning.hpp"
 
@@ -354,6 +355,12 @@ void Association::handle_receive(base::ByteView packet, base::Instant now) {
     ++impl_->stats.packets_in;
     // A packet shorter than the common header plus one chunk header cannot be SCTP.
     if (packet.size() < 16 || impl_->sock == nullptr) {
+        ++impl_->stats.bad_packets;
+        impl_->drain_socket();
+        return;
+    }
+    // usrsctp's own check is off (stack.cpp: CRC32c offloaded to us, done much faster here).
+    if (!packet_checksum_ok(packet.data(), packet.size())) {
         ++impl_->stats.bad_packets;
         impl_->drain_socket();
         return;
