@@ -104,6 +104,7 @@ struct DataChannels::Impl {
     bool shutdown_requested = false;
     bool shutdown_issued = false;
     std::uint32_t out_streams = kStreamLimit;
+    std::uint32_t next_local_id = 0; // see allocate_id
     Stats stats;
 
     Impl(Config c, base::Instant now)
@@ -524,11 +525,27 @@ struct DataChannels::Impl {
         }
     }
 
-    std::optional<std::uint16_t> allocate_id() const {
-        std::uint32_t limit = std::min<std::uint32_t>(out_streams, kStreamLimit);
-        for (std::uint32_t id = config.dtls_client ? 0 : 1; id < limit; id += 2)
-            if (!channels.contains(static_cast<std::uint16_t>(id)))
+    // Ids are handed out in turn, not lowest-free first: Chromium (156) closes a channel that
+    // opens on a stream id whose previous channel's `close` has not fired in the page yet, even
+    // though both resets were performed (rtcat-file opens the next file's channel milliseconds
+    // after closing the last one). Taking the next id in turn leaves an id unused for as long as
+    // 511 other channels are opened; it also makes the reuse race of Reopen rarer.
+    std::optional<std::uint16_t> allocate_id() {
+        const std::uint32_t limit = std::min<std::uint32_t>(out_streams, kStreamLimit);
+        const std::uint32_t first = config.dtls_client ? 0 : 1;
+        if (config.lowest_free_id || next_local_id < first || next_local_id >= limit ||
+            (next_local_id - first) % 2 != 0)
+            next_local_id = first;
+        std::uint32_t id = next_local_id;
+        for (std::uint32_t tried = 0; tried < limit; tried += 2) {
+            if (!channels.contains(static_cast<std::uint16_t>(id))) {
+                next_local_id = id + 2;
                 return static_cast<std::uint16_t>(id);
+            }
+            id += 2;
+            if (id >= limit)
+                id = first;
+        }
         return std::nullopt;
     }
 };

@@ -85,6 +85,10 @@ struct Config {
     // Every SCTP packet handed out is <= this: 1200-byte UDP payload minus 37 bytes of DTLS
     // 1.2 AES-GCM record overhead.
     std::size_t max_packet_size = 1163;
+    // Stream ids for our channels: the lowest free one (as Chromium and pion choose), or, by
+    // default, the next in turn (see allocate_id in data_channels.cpp). Tests set it to be a peer
+    // that re-uses ids at once.
+    bool lowest_free_id = false;
 };
 
 class DataChannels {
