@@ -120,9 +120,9 @@ TEST(Peer, TooManyRemoteCandidatesKeepsTheBest) {
     p.tamper_offer = [](sdp::SignalMessage& m) {
         std::string junk;
         for (int i = 0; i < 150; ++i) {
-            junk += "a=candidate:" + std::to_string(900 + i) + " 1 udp " + std::to_string(1000 + i) +
-                    " 192.0.2." + std::to_string(i % 250 + 1) + " " + std::to_string(20000 + i) +
-                    " typ host\r\n";
+            junk += "a=candidate:" + std::to_string(900 + i) + " 1 udp " +
+                    std::to_string(1000 + i) + " 192.0.2." + std::to_string(i % 250 + 1) + " " +
+                    std::to_string(20000 + i) + " typ host\r\n";
         }
         const auto pos = m.sdp.find("a=candidate:");
         ASSERT_NE(pos, std::string::npos);
@@ -131,8 +131,8 @@ TEST(Peer, TooManyRemoteCandidatesKeepsTheBest) {
     ASSERT_TRUE(p.connect()) << p.a.failure_text() << " / " << p.b.failure_text();
     const auto& kept = p.b.peer->remote_candidates();
     ASSERT_EQ(kept.size(), ice::kMaxRemoteCandidates);
-    EXPECT_TRUE(std::any_of(kept.begin(), kept.end(),
-                            [](const auto& c) { return c.address.ip() == kA; }));
+    EXPECT_TRUE(
+        std::any_of(kept.begin(), kept.end(), [](const auto& c) { return c.address.ip() == kA; }));
     for (const auto& c : kept) {
         EXPECT_TRUE(c.address.ip() == kA || c.priority >= 1050) << c.priority;
     }
